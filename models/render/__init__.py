@@ -1,0 +1,1 @@
+"""The validation render engine. Imports torch/diffusers only when a render runs."""

@@ -1,0 +1,4 @@
+"""Test helpers shared by several test modules: file factories, fake servers.
+
+Importable as ``support`` (pytest's ``pythonpath`` includes ``tests/``).
+"""
