@@ -1,11 +1,63 @@
-"""Read the tensor index of a torch pickle file without executing it (stub: being built)."""
+"""Read the tensor index of a torch pickle file without executing it.
+
+The pickle runs on :mod:`._pickle_vm`'s inert machine: globals are markers,
+calls are opaque, tensors come out as shape + dtype. From a torch zip only
+the central directory and ``data.pkl`` are read; from a legacy file only the
+leading pickles plus one 8-byte size per storage (to catch truncation).
+
+Naming: nested containers become dotted names, exactly as stored
+(``state_dict.model.diffusion_model.…``; stripping known prefixes is the
+classifier's job). Dict keys that are not strings are written with ``str()``
+(hypernetworks: ``320.0.linear.0.weight``), list and tuple positions by
+index, ``torch.nn.Module`` objects (``ParameterDict`` included) by their
+parameters, buffers and sub-modules. A tensor saved alone is named ``""``.
+Scalars, strings and short lists of scalars land in ``TensorIndex.values``
+under the same kind of name; other objects are skipped.
+"""
 
 from __future__ import annotations
 
+import struct
+from collections import Counter
 from pathlib import Path
+from typing import Any, BinaryIO
 
+from ._pickle_vm import (
+    MAX_PICKLE_BYTES,
+    Machine,
+    Opaque,
+    PickleError,
+    Source,
+    TensorRef,
+    TruncatedPickle,
+)
+from ._torch_types import EXTRA_WIDTHS, LEGACY_MAGIC, LEGACY_PROTOCOL_VERSION
+from ._zip import ZipDirectory, ZipError, crc_matches, read_at, read_directory, read_member
+from .errors import InvalidFileError
 from .kinds import FileFormat
-from .tensor_index import TensorIndex
+from .tensor_index import DTYPE_WIDTHS, TensorIndex, TensorInfo
+
+#: Lists and tuples of scalars up to this length are values; longer ones are skipped.
+MAX_VALUE_LIST = 64
+#: Strings longer than this are not kept as values.
+MAX_VALUE_STR = 65536
+#: A pickle whose object graph unfolds into more names than this is refused.
+MAX_ENTRIES = 500_000
+_MAX_DEPTH = 200
+_MAX_SHARED = 16
+
+_MALFORMED = (
+    PickleError,
+    ZipError,
+    ValueError,
+    TypeError,
+    KeyError,
+    IndexError,
+    AttributeError,
+    struct.error,
+    RecursionError,
+    OverflowError,
+)
 
 
 def read_pickle_index(path: Path, fmt: FileFormat) -> TensorIndex:
@@ -16,4 +68,248 @@ def read_pickle_index(path: Path, fmt: FileFormat) -> TensorIndex:
     Nested containers become dotted names. Raises
     :class:`~.errors.InvalidFileError` for a file that cannot be read.
     """
-    raise NotImplementedError
+    if fmt not in (FileFormat.TORCH_ZIP, FileFormat.TORCH_LEGACY):
+        raise InvalidFileError(f"not a torch pickle file (format {fmt.value})")
+    with open(path, "rb", buffering=0) as fh:
+        size = fh.seek(0, 2)
+        try:
+            if fmt is FileFormat.TORCH_ZIP:
+                return _read_zip(fh, size)
+            return _read_legacy(fh, size)
+        except InvalidFileError:
+            raise
+        except TruncatedPickle as exc:
+            raise InvalidFileError(f"truncated file: {exc}") from None
+        except ZipError as exc:
+            raise InvalidFileError(f"corrupt torch zip: {exc}") from None
+        except _MALFORMED as exc:
+            raise InvalidFileError(f"unreadable pickle: {_one_line(exc)}") from None
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text[:200]
+
+
+# --- torch zip ---------------------------------------------------------------------------------
+
+
+def torch_zip_prefix(directory: ZipDirectory) -> str:
+    """The archive folder torch reads: the top folder of the first member (as torch does)."""
+    if not directory.members:
+        raise InvalidFileError("empty zip archive: not a torch checkpoint")
+    first = directory.members[0].name
+    if "/" not in first:
+        raise InvalidFileError("zip members are not inside a folder: not a torch checkpoint")
+    return first.split("/", 1)[0]
+
+
+def _read_zip(fh: BinaryIO, size: int) -> TensorIndex:
+    directory = read_directory(fh, size)
+    prefix = torch_zip_prefix(directory)
+    members = {m.name: m for m in reversed(directory.members)}
+    pkl = members.get(f"{prefix}/data.pkl")
+    if pkl is None:
+        raise InvalidFileError(f"zip has no {prefix}/data.pkl: not a torch checkpoint")
+    data = read_member(fh, pkl, directory, MAX_PICKLE_BYTES)
+    if not crc_matches(pkl, data):
+        raise InvalidFileError("data.pkl fails its CRC check (corrupt or tampered file)")
+    machine = Machine()
+    root = machine.run(Source.from_bytes(data))
+    index = TensorIndex(format=FileFormat.TORCH_ZIP)
+    refs = _Flattener(index).run(root)
+    tops = {m.name.split("/", 1)[0] for m in directory.members}
+    if len(tops) > 1:
+        index.warnings.append(f"zip has {len(tops)} top folders; torch reads {prefix}/ only")
+    for name, ref in refs:
+        if ref.storage is None:
+            continue
+        member = members.get(f"{prefix}/data/{ref.storage.key}")
+        if member is None:
+            raise InvalidFileError(
+                f"tensor {name!r} refers to storage {ref.storage.key!r}, missing from the archive"
+            )
+        _check_extent(name, ref, member.size)
+    order = members.get(f"{prefix}/byteorder")
+    if order is not None and order.size <= 16:
+        text = read_member(fh, order, directory, 16).strip()
+        if text not in (b"", b"little"):
+            index.warnings.append(f"storages are stored {text.decode('latin-1')}-endian")
+    return index
+
+
+def _width(dtype: str) -> int | None:
+    return DTYPE_WIDTHS.get(dtype) or EXTRA_WIDTHS.get(dtype)
+
+
+def _check_extent(name: str, ref: TensorRef, available_bytes: int) -> None:
+    width = _width(ref.dtype)
+    if width is None:
+        return
+    need = ref.extent * width
+    if need > available_bytes:
+        raise InvalidFileError(
+            f"tensor {name!r} needs {need} bytes of storage {ref.storage.key!r}"  # type: ignore[union-attr]
+            f" but it holds {available_bytes}"
+        )
+
+
+# --- legacy ------------------------------------------------------------------------------------
+
+
+def _read_legacy(fh: BinaryIO, size: int) -> TensorIndex:
+    machine = Machine()
+    src = Source(fh, 0, size)
+    index = TensorIndex(format=FileFormat.TORCH_LEGACY)
+    magic = machine.run(src)
+    if magic != LEGACY_MAGIC or isinstance(magic, bool):
+        index.warnings.append("a plain pickle, not written by torch.save")
+        _Flattener(index).run(magic)
+        return index
+    version = machine.run(src)
+    if version != LEGACY_PROTOCOL_VERSION:
+        raise InvalidFileError(f"unsupported legacy torch protocol version {version!r}")
+    sys_info = machine.run(src)
+    if isinstance(sys_info, dict) and sys_info.get("little_endian") is False:
+        index.warnings.append("storages are stored big-endian")
+    root = machine.run(src)
+    refs = _Flattener(index).run(root)
+    keys = machine.run(src)
+    if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+        raise InvalidFileError("legacy storage key list is missing or malformed")
+    counts = walk_legacy_storages(fh, src.tell(), size, keys, machine, index.warnings)
+    for name, ref in refs:
+        if ref.storage is None or ref.storage.is_view or ref.storage.key not in counts:
+            continue
+        width = _width(ref.storage.dtype or "")
+        if width is not None:
+            _check_extent(name, ref, counts[ref.storage.key] * width)
+    return index
+
+
+def walk_legacy_storages(
+    fh: BinaryIO, pos: int, size: int, keys: list[str], machine: Machine, warnings: list[str]
+) -> dict[str, int]:
+    """Element count of each raw storage, following the 8-byte size before each one.
+
+    Reads 8 bytes per storage; raises InvalidFileError when the file ends early.
+    """
+    counts: dict[str, int] = {}
+    for key in keys:
+        ref = machine.storages.get(key)
+        width = None if ref is None or ref.dtype is None else _width(ref.dtype)
+        if width is None:
+            warnings.append(f"cannot size storage {key!r}; storage data not checked")
+            break
+        try:
+            (count,) = struct.unpack("<q", read_at(fh, pos, 8))
+        except ZipError:
+            count = -1
+        end = pos + 8 + count * width
+        if count < 0 or end > size:
+            raise InvalidFileError(
+                f"truncated file: storage {key!r} ends past the end of the file ({size} bytes)"
+            )
+        counts[key] = count
+        pos = end
+    return counts
+
+
+# --- object graph → dotted names -------------------------------------------------------------
+
+
+def _is_scalar(value: Any) -> bool:
+    return value is None or isinstance(value, (bool, int, float, str))
+
+
+def _key(key: Any) -> str:
+    if isinstance(key, str):
+        return key
+    if isinstance(key, bytes):
+        return key.decode("latin-1")
+    return str(key)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class _Flattener:
+    """Walks the inert object tree, filling an index with tensors and plain values."""
+
+    def __init__(self, index: TensorIndex) -> None:
+        self.index = index
+        self.refs: list[tuple[str, TensorRef]] = []
+        self.nodes = 0
+        self._path: set[int] = set()
+        self._expanded: Counter[int] = Counter()
+        self._warned: set[str] = set()
+
+    def run(self, root: Any) -> list[tuple[str, TensorRef]]:
+        try:
+            self._walk(root, "", 0)
+        except _TooLarge:
+            self._warn(f"more than {MAX_ENTRIES} entries; the index is incomplete")
+        return self.refs
+
+    def _warn(self, message: str) -> None:
+        if message not in self._warned:
+            self._warned.add(message)
+            self.index.warnings.append(message)
+
+    def _walk(self, obj: Any, name: str, depth: int) -> None:
+        self.nodes += 1
+        if self.nodes > MAX_ENTRIES:
+            raise _TooLarge
+        if isinstance(obj, TensorRef):
+            self._tensor(name, obj)
+        elif isinstance(obj, dict):
+            self._container(obj, obj.items(), name, depth)
+        elif isinstance(obj, Opaque) and obj.children is not None:
+            self._container(obj, obj.children.items(), name, depth)
+        elif isinstance(obj, (list, tuple)):
+            if len(obj) <= MAX_VALUE_LIST and all(_is_scalar(v) for v in obj):
+                self._value(name, list(obj))
+            else:
+                self._container(obj, ((i, v) for i, v in enumerate(obj)), name, depth)
+        elif isinstance(obj, (set, frozenset)):
+            if len(obj) <= MAX_VALUE_LIST and all(_is_scalar(v) for v in obj):
+                self._value(name, sorted(obj, key=repr))
+        elif isinstance(obj, Opaque) and obj.callee.startswith("torch._utils._rebuild"):
+            self._warn(f"{name!r} is a tensor sdhub cannot index ({obj.callee})")
+        elif _is_scalar(obj):
+            if isinstance(obj, str) and len(obj) > MAX_VALUE_STR:
+                self._warn(f"value {name!r} is a {len(obj)}-character string; not kept")
+            else:
+                self._value(name, obj)
+
+    def _container(self, obj: Any, items: Any, name: str, depth: int) -> None:
+        if id(obj) in self._path:
+            self._warn(f"{name!r} contains itself; the cycle is not followed")
+            return
+        # One object reachable by many paths ("billion laughs") is named a few times only.
+        self._expanded[id(obj)] += 1
+        if self._expanded[id(obj)] > _MAX_SHARED:
+            self._warn(f"an object shared more than {_MAX_SHARED} times is named only that often")
+            return
+        if depth >= _MAX_DEPTH:
+            self._warn(f"nesting deeper than {_MAX_DEPTH} levels is not followed")
+            return
+        self._path.add(id(obj))
+        try:
+            for key, value in items:
+                part = _key(key)
+                self._walk(value, f"{name}.{part}" if name else part, depth + 1)
+        finally:
+            self._path.discard(id(obj))
+
+    def _tensor(self, name: str, ref: TensorRef) -> None:
+        if name in self.index.tensors or name in self.index.values:
+            self._warn(f"name {name!r} appears more than once; the last one is kept")
+        self.index.tensors[name] = TensorInfo(name=name, shape=ref.shape, dtype=ref.dtype)
+        self.refs.append((name, ref))
+
+    def _value(self, name: str, value: Any) -> None:
+        if name in self.index.tensors or name in self.index.values:
+            self._warn(f"name {name!r} appears more than once; the last one is kept")
+        self.index.values[name] = value
