@@ -1,0 +1,225 @@
+"""Things a person does to one asset from the browser: enrich, place, open, render, trash.
+
+Each is one function the TUI calls from a worker thread; each returns a
+small result with a message fit for a notification, and raises
+:class:`~.errors.HubError` subclasses (whose text says what to do) for the
+network failures of :func:`enrich_asset`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sdhub.catalog import (
+    Catalog,
+    Library,
+    LocalFile,
+    find_sidecars,
+    mark_missing,
+    record_civitai_version,
+    write_a1111_sidecar,
+)
+from sdhub.catalog.errors import SidecarError
+from sdhub.models.layouts import Layout
+
+from .civitai import CivitaiClient
+from .errors import HubError
+from .place import Move, MoveStatus, execute_moves, move_file, plan_placement
+from .vocab import kind_of_type
+
+
+@dataclass(frozen=True, slots=True)
+class ActionResult:
+    ok: bool
+    message: str
+    path: Path | None = None
+
+
+def _row(catalog: Catalog, file_id: int) -> LocalFile:
+    with catalog.session() as session:
+        row = session.get(LocalFile, file_id)
+    if row is None:
+        raise LookupError(f"asset #{file_id} is no longer in the catalog")
+    return row
+
+
+# --------------------------------------------------------------------------------------
+# Enrich
+
+
+def enrich_asset(
+    catalog: Catalog, client: CivitaiClient, file_id: int, *, layout: Layout | None = None
+) -> ActionResult:
+    """Look the file up on Civitai by its SHA-256; record words, weight, previews, link."""
+    row = _row(catalog, file_id)
+    if not row.sha256:
+        return ActionResult(False, f"{row.name}: not hashed yet (run a scan)")
+    version = client.version_by_hash(row.sha256)
+    if version is None:
+        return ActionResult(False, f"{row.name}: Civitai does not know this file (by SHA256)")
+    model_json = None
+    if version.model_id is not None:
+        try:
+            model_json = client.model(version.model_id).raw
+        except HubError:
+            model_json = None  # the version alone still carries words, files and hashes
+    with catalog.transaction() as session:
+        record_civitai_version(session, version.raw, model=model_json, site_url=client.base_url)
+    if (layout or Layout.A1111) is Layout.A1111:
+        # Its own transaction, once the version's knowledge is committed.
+        with contextlib.suppress(SidecarError, OSError), catalog.transaction() as session:
+            write_a1111_sidecar(session, file_id)
+    words = ", ".join(version.trained_words) or "no trigger words"
+    title = version.model_name or f"model {version.model_id}"
+    return ActionResult(True, f"{row.name}: {title} · {version.name} ({words})")
+
+
+def label_mismatch(kind_value: str, civitai_type: str | None) -> str | None:
+    """A warning when Civitai's label and the file's bytes name different kinds."""
+    if not civitai_type:
+        return None
+    labelled, _ = kind_of_type(civitai_type)
+    if labelled.value == kind_value or labelled.value == "other":
+        return None
+    return f"kind mismatch: Civitai calls it {civitai_type}, the file is a {kind_value}"
+
+
+# --------------------------------------------------------------------------------------
+# Place
+
+
+def placement_of(catalog: Catalog, library: Library, file_id: int) -> Move | None:
+    """Where placement would move one file (None: it stays, it is at home or outside)."""
+    with catalog.session() as session:
+        moves = [m for m in plan_placement(session, library) if m.file_id == file_id]
+    return moves[0] if moves else None
+
+
+def place_asset(catalog: Catalog, library: Library, file_id: int) -> ActionResult:
+    """Move one file (and its sidecars) into the folder its kind belongs in."""
+    move = placement_of(catalog, library, file_id)
+    if move is None:
+        return ActionResult(True, "already where it belongs (or outside the library)")
+    if move.status is not MoveStatus.PLANNED:
+        return ActionResult(False, f"left where it is: {move.reason}")
+    execute_moves(catalog, [move])
+    if move.status is MoveStatus.MOVED and move.target is not None:
+        note = " (renamed: the name was taken)" if move.renamed else ""
+        return ActionResult(True, f"moved to {move.target}{note}", move.target)
+    return ActionResult(False, f"not moved: {move.reason}")
+
+
+# --------------------------------------------------------------------------------------
+# Open
+
+
+def opener() -> list[str] | None:
+    """The desktop's "open this" command, None on a machine without one (a server)."""
+    if sys.platform == "darwin":
+        return ["open"]
+    if os.name == "nt":  # pragma: no cover
+        return ["explorer"]
+    found = shutil.which("xdg-open")
+    return [found] if found else None
+
+
+def open_target(target: str) -> bool:
+    """Open a folder or URL with the desktop; False when there is no desktop to ask."""
+    command = opener()
+    if command is None:
+        return False
+    headless = not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    if sys.platform.startswith("linux") and headless:
+        # xdg-open would fall back to a text browser inside our own terminal.
+        return False
+    try:
+        subprocess.Popen(
+            [*command, target],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    except OSError:
+        return False
+    return True
+
+
+# --------------------------------------------------------------------------------------
+# Trash
+
+
+def trash_asset(catalog: Catalog, file_id: int, trash_dir: Path) -> ActionResult:
+    """Move a file and its sidecars into ``trash_dir/<timestamp>/``; the catalog forgets it.
+
+    Nothing is deleted: the person empties the trash folder. Putting the file
+    back and scanning restores its catalog row with everything known (a scan
+    recognises moved files by hash).
+    """
+    row = _row(catalog, file_id)
+    source = Path(row.path)
+    if not source.exists():
+        with catalog.transaction() as session:
+            mark_missing(session, [file_id])
+        return ActionResult(True, f"{source} was already gone; removed from the list")
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    folder = trash_dir / stamp
+    n = 1
+    while (folder / source.name).exists():
+        n += 1
+        folder = trash_dir / f"{stamp}-{n}"
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in find_sidecars(source).values():
+        if path.exists():
+            move_file(path, folder / path.name)
+    move_file(source, folder / source.name, sha256=row.sha256)
+    with catalog.transaction() as session:
+        mark_missing(session, [file_id])
+    (folder / "ORIGIN.txt").write_text(f"{source}\n", encoding="utf-8")
+    return ActionResult(True, f"moved to the trash: {folder / source.name}", folder / source.name)
+
+
+# --------------------------------------------------------------------------------------
+# Render (through the command line, which owns the render job)
+
+
+def render_asset(path: str, *, timeout: float | None = None) -> ActionResult:
+    """Run ``sdhub render PATH --json`` in a child process and report its verdict.
+
+    A child process keeps torch and its memory out of the browser, and the
+    command line is where the render job lives (issue 6); its verdict lands
+    in the catalog, where the browser reads it.
+    """
+    command = [sys.executable, "-c", "from sdhub.tui.cli import main; main()"]
+    try:
+        done = subprocess.run(
+            [*command, "render", "--json", path],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+    except subprocess.TimeoutExpired:
+        return ActionResult(False, "render took too long; try `sdhub render` in a shell")
+    for line in reversed(done.stdout.splitlines()):
+        try:
+            data = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(data, dict) and "verdict" in data:
+            grid = data.get("grid")
+            message = f"render: {data['verdict']}" + (f" · {grid}" if grid else "")
+            if data.get("message"):
+                message += f" · {data['message']}"
+            return ActionResult(data["verdict"] == "ok", message, Path(grid) if grid else None)
+    error = (done.stderr.strip().splitlines() or ["no result"])[-1]
+    return ActionResult(False, error.removeprefix("sdhub: "))
