@@ -54,9 +54,9 @@ from .knowledge import (
     set_weight,
 )
 from .library import Library, Placement, judge_placement, open_library
+from .lookups import lookup_of, recently_missed, record_lookups
 from .prompt import PromptSnippet, format_weight, prompt_snippet
 from .remote import (
-    civitai_base,
     link_to_version,
     record_civitai_model,
     record_civitai_version,
@@ -78,12 +78,14 @@ from .tables import (
     LocalFile,
     Preview,
     RemoteFile,
+    RemoteLookup,
     RemoteModel,
     RemoteVersion,
     RenderResult,
     TriggerWord,
     Weight,
 )
+from .vocab import civitai_base
 
 __all__ = [
     "DEFAULT_WEIGHT",
@@ -104,6 +106,7 @@ __all__ = [
     "PromptSnippet",
     "RefNotFoundError",
     "RemoteFile",
+    "RemoteLookup",
     "RemoteModel",
     "RemoteSource",
     "RemoteVersion",
@@ -134,6 +137,7 @@ __all__ = [
     "link_to_version",
     "list_assets",
     "load_asset",
+    "lookup_of",
     "mark_missing",
     "merge_a1111",
     "move_record",
@@ -142,11 +146,13 @@ __all__ = [
     "open_catalog",
     "open_library",
     "prompt_snippet",
+    "recently_missed",
     "record_civitai_model",
     "record_civitai_version",
     "record_cm_info",
     "record_file",
     "record_hf_file",
+    "record_lookups",
     "record_render_result",
     "render_history",
     "resolve_ref",

@@ -82,6 +82,7 @@ class LinkSource(StrEnum):
     HASH = "hash"  # its SHA-256 equals a published file's
     SIDECAR = "sidecar"  # a `.civitai.info` / `.cm-info.json` next to it says so
     USER = "user"  # a person linked it (Civitai's hash was wrong)
+    DOWNLOAD = "download"  # sdhub downloaded it from that version (no published hash to match)
 
 
 class ScanEvent(StrEnum):

@@ -9,7 +9,7 @@ metadata (:data:`~.enums.WORDS_PRIORITY`, :data:`~.enums.WEIGHT_PRIORITY`).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +40,15 @@ class WeightInfo:
             "max": self.max,
             "source": self.source.value,
         }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> WeightInfo:
+        return cls(
+            default=float(data["default"]),
+            min=None if data.get("min") is None else float(data["min"]),
+            max=None if data.get("max") is None else float(data["max"]),
+            source=WeightSource(data.get("source") or WeightSource.DEFAULT),
+        )
 
 
 DEFAULT_WEIGHT_INFO = WeightInfo(DEFAULT_WEIGHT)

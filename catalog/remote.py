@@ -11,7 +11,6 @@ SHA-256 matches a published file is linked to its version.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
@@ -23,36 +22,16 @@ from sqlmodel import Session, select
 from .coltypes import utcnow
 from .enums import LinkSource, Origin, Site, Source, WeightSource
 from .files import link_file, link_files_to_version
-from .knowledge import PreviewInfo, set_previews, set_trigger_words, set_weight, valid_weight
+from .knowledge import PreviewInfo, WeightInfo, set_previews, set_trigger_words, set_weight
 from .tables import LocalFile, RemoteFile, RemoteModel, RemoteVersion
-from .weights import summarize, weight_from_description, weights_from_images
+from .vocab import civitai_base
+from .weights import weight_from_description, weight_from_images, weight_from_settings
 
 DEFAULT_CIVITAI_URL = "https://civitai.com"
 DEFAULT_HF_URL = "https://huggingface.co"
 
-#: Civitai ``baseModel`` → family. First match wins; compared case-insensitively.
-_CIVITAI_BASES: tuple[tuple[str, Base], ...] = (
-    (r"^sd ?1\.", Base.SD1),
-    (r"^sd ?2\.", Base.SD2),
-    (r"^sdxl.*refiner", Base.SDXL_REFINER),
-    (r"^(sdxl|pony|illustrious|noobai|playground v2)", Base.SDXL),
-    (r"^(sd ?3|stable diffusion 3)", Base.SD3),
-    (r"^flux", Base.FLUX),
-)
-
 #: Older image objects say ``nsfw: None|Soft|Mature|X``; newer ones ``nsfwLevel`` bit flags.
 _NSFW_WORDS = {"none": 1, "soft": 2, "mature": 4, "x": 8}
-
-
-def civitai_base(base_model: str | None) -> Base | None:
-    """Our family for a Civitai ``baseModel`` label (``SD 1.5`` → sd1), None when unknown."""
-    if not base_model:
-        return None
-    label = base_model.strip().lower()
-    for pattern, base in _CIVITAI_BASES:
-        if re.search(pattern, label):
-            return base
-    return Base.UNKNOWN
 
 
 def civitai_version_url(model_id: object, version_id: object, site_url: str) -> str:
@@ -398,51 +377,64 @@ def _record_civitai_knowledge(
             fresh=fresh,
         )
 
-    settings = version.get("settings")
-    if isinstance(settings, Mapping) and valid_weight(settings.get("strength")) is not None:
-        set_weight(
-            session,
-            valid_weight(settings.get("strength")),
-            min=valid_weight(settings.get("minStrength")),
-            max=valid_weight(settings.get("maxStrength")),
-            source=WeightSource.CIVITAI,
-            version_id=row.id,
-            origin="settings",
-            fresh=fresh,
-        )
-
-    names = [PurePosixPath(f.name).stem for f in files if f.name]
-    described = weight_from_description(
-        row.description, model_row.description if model_row else None, names=names
+    names = _weight_names(version, model_row, files)
+    stated = weight_from_settings(
+        version.get("settings") if isinstance(version.get("settings"), Mapping) else None
     )
-    if described or not fresh:
-        set_weight(
-            session,
-            described[0] if described else None,
-            min=described[1] if described else None,
-            max=described[2] if described else None,
-            source=WeightSource.DESCRIPTION,
-            version_id=row.id,
-            origin="description",
-            fresh=fresh,
-        )
+    if stated is not None:  # REST answers never carry it: their silence erases nothing
+        _store_weight(session, row, WeightSource.CIVITAI, stated, "settings", fresh=fresh)
+
+    described = None
+    for text in (row.description, model_row.description if model_row else None):
+        described = described or weight_from_description(text, names=names)
+    _store_weight(session, row, WeightSource.DESCRIPTION, described, "description", fresh=fresh)
 
     if any(isinstance(i.get("meta"), Mapping) for i in images):
         hashes = [h for f in files for h in (f.autov3, f.autov2) if h]
-        used = summarize(
-            weights_from_images(images, version_id=row.remote_id, names=names, hashes=hashes)
+        used = weight_from_images(
+            [i.get("meta") for i in images],
+            version_id=row.remote_id,
+            names=names,
+            hashes=hashes,
         )
-        if used or not fresh:
-            set_weight(
-                session,
-                used[0] if used else None,
-                min=used[1] if used else None,
-                max=used[2] if used else None,
-                source=WeightSource.EXAMPLE_IMAGES,
-                version_id=row.id,
-                origin="images",
-                fresh=fresh,
-            )
+        _store_weight(session, row, WeightSource.EXAMPLE_IMAGES, used, "images", fresh=fresh)
+
+
+def _weight_names(
+    version: Mapping[str, Any], model_row: RemoteModel | None, files: Sequence[RemoteFile]
+) -> list[str]:
+    """What prompts call this asset: file stems, the model's name, its trigger words."""
+    names = [PurePosixPath(f.name).stem for f in files if f.name]
+    if model_row is not None and model_row.name:
+        names.append(model_row.name)
+    words = version.get("trainedWords")
+    if isinstance(words, list):
+        names += [str(w) for w in words if isinstance(w, str) and w.strip()]
+    return names
+
+
+def _store_weight(
+    session: Session,
+    row: RemoteVersion,
+    source: WeightSource,
+    weight: WeightInfo | None,
+    origin: str,
+    *,
+    fresh: bool,
+) -> None:
+    """One source's weight for a version (a re-recorded version forgets what it no longer says)."""
+    if weight is None and fresh:
+        return
+    set_weight(
+        session,
+        weight.default if weight else None,
+        min=weight.min if weight else None,
+        max=weight.max if weight else None,
+        source=source,
+        version_id=row.id,
+        origin=origin,
+        fresh=fresh,
+    )
 
 
 def _preview_of(image: Mapping[str, Any]) -> PreviewInfo:

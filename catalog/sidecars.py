@@ -246,7 +246,7 @@ def _import_cm_info(session: Session, row: LocalFile, data: Mapping[str, Any]) -
 
 def _link_from_sidecar(session: Session, row: LocalFile, version: RemoteVersion) -> None:
     """A sidecar names the file's version: believe it unless the bytes or a person say otherwise."""
-    if row.link_source in (LinkSource.HASH, LinkSource.USER):
+    if row.link_source in (LinkSource.HASH, LinkSource.USER, LinkSource.DOWNLOAD):
         return
     link_file(session, row, version, source=LinkSource.SIDECAR)
 

@@ -290,6 +290,26 @@ class RenderResult(CatalogModel, table=True):
     created: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
 
 
+class RemoteLookup(CatalogModel, table=True):
+    """The last real answer a site gave to "which published file has this SHA-256?".
+
+    Written only when the site answered (found, or a genuine 404/empty
+    result), never after a network failure (SPEC-APIS.md C.5): so ``sdhub
+    enrich --all`` need not ask again about files Civitai does not know, and
+    an outage never marks a file "not on Civitai". Keyed by hash, not by
+    file, so it survives moves and goes stale by itself when a file changes.
+    """
+
+    __tablename__ = "remote_lookup"
+    __table_args__ = (sa.UniqueConstraint("site", "sha256"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    site: Site = Field(sa_type=EnumText(Site, 16), nullable=False)
+    sha256: str = Field(sa_type=sa.String(64), nullable=False)
+    found: bool = Field(nullable=False)
+    checked_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
 TABLES = (
     RemoteModel,
     RemoteVersion,
@@ -299,4 +319,5 @@ TABLES = (
     Weight,
     Preview,
     RenderResult,
+    RemoteLookup,
 )

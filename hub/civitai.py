@@ -26,7 +26,7 @@ import requests
 from sdhub.models.kinds import Base, Component, Kind
 
 from .download import DownloadJob, DownloadSource, Expected
-from .errors import BadRequest, NotAModelFile, NotFound
+from .errors import Archived, BadRequest, NotAModelFile, NotFound
 from .http import (
     DEFAULT_TIMEOUT,
     BearerAuth,
@@ -720,8 +720,12 @@ class CivitaiClient:
             file_id=int(file_id) if file_id and file_id.isdigit() else None,
         )
         if file is None:
-            archived = " (the model is archived)" if model is not None and model.archived else ""
-            raise NotFound(f"{what}: no such file in version {version.id}{archived}")
+            if (model is not None and model.archived) or not version.files:
+                raise Archived(
+                    f"{what}: the model is archived; its files are no longer served",
+                    hint="look for another version or a mirror",
+                )
+            raise NotFound(f"{what}: no such file in version {version.id}")
         return CivitaiTarget(model, version, file)
 
     # --- downloads ---

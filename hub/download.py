@@ -178,6 +178,8 @@ class DownloadStatus(StrEnum):
     #: The same bytes already sat at the destination.
     EXISTS = "exists"
     FAILED = "failed"
+    #: Stopped by the caller (Ctrl-C); the ``.part`` stays for the next run to resume.
+    CANCELLED = "cancelled"
 
 
 @dataclass(slots=True)
@@ -196,7 +198,7 @@ class DownloadResult:
 
     @property
     def ok(self) -> bool:
-        return self.status is not DownloadStatus.FAILED
+        return self.status not in (DownloadStatus.FAILED, DownloadStatus.CANCELLED)
 
     def to_json(self) -> dict[str, Any]:
         """One JSON Lines record for ``sdhub get/sync --json`` (CLI.md field names)."""
@@ -243,6 +245,11 @@ class Progress:
 
 ProgressCallback = Callable[[Progress], None]
 HaveCallback = Callable[[str], Path | None]
+
+
+class DownloadCancelled(Exception):
+    """The caller's cancel event was set. Not a :class:`HubError`: nothing failed, and the
+    ``.part`` is kept so the next run resumes it with ``Range``."""
 
 
 # --- the kind rules --------------------------------------------------------------------------
@@ -327,6 +334,7 @@ class Downloader:
         fsync: bool = False,
         flush_interval: float = 0.25,
         sleep: Callable[[float], None] = time.sleep,
+        cancel: threading.Event | None = None,
     ) -> None:
         self.root = Path(os.path.abspath(root))
         self.layout = layout
@@ -343,6 +351,9 @@ class Downloader:
         #: Longest wait before received bytes reach the ``.part`` and the progress callback.
         self.flush_interval = flush_interval
         self._sleep = sleep
+        #: Set from any thread (a Ctrl-C handler): every download stops at its next read
+        #: (within ``flush_interval``), keeps its ``.part`` and raises DownloadCancelled.
+        self.cancel = cancel
         self._locks: dict[Path, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._fetched_sha: dict[str, Path] = {}
@@ -370,7 +381,9 @@ class Downloader:
                         running.add(pool.submit(self._fetch_quietly, nxt))
 
     def fetch(self, job: DownloadJob) -> DownloadResult:
-        """One job; raises :class:`HubError` when it fails."""
+        """One job; raises :class:`HubError` when it fails, :class:`DownloadCancelled` when
+        the cancel event is set."""
+        self._check_cancel()
         started = time.monotonic()
         skipped = self._already_have(job.expected.sha256)
         if skipped is not None:
@@ -385,6 +398,11 @@ class Downloader:
         result.seconds = time.monotonic() - started
         self._emit(job, Phase.DONE if result.ok else Phase.FAILED, done=result.bytes_fetched)
         return result
+
+    def inside(self, path: Path) -> Path:
+        """``path`` (relative to the root, or absolute) made absolute; PlacementError when it
+        would leave the library root. Lexical: symlinked WebUI folders are allowed."""
+        return self._inside(self.root / path)
 
     def staging_folder(self, job: DownloadJob) -> Path:
         """Where the job's ``.part`` lives: the destination, the label's folder, or staging."""
@@ -401,6 +419,9 @@ class Downloader:
     def _fetch_quietly(self, job: DownloadJob) -> DownloadResult:
         try:
             return self.fetch(job)
+        except DownloadCancelled:
+            error = HubError(f"{job.key}: interrupted; the partial file is kept for a resume")
+            return DownloadResult(job, DownloadStatus.CANCELLED, error=error)
         except HubError as exc:
             return DownloadResult(job, DownloadStatus.FAILED, error=exc)
         except Exception as exc:  # a bug must not take the whole batch down
@@ -456,7 +477,7 @@ class Downloader:
                 if not exc.transient or failures >= self.retry.attempts:
                     raise
                 self._emit(job, Phase.RETRYING, message=str(exc))
-                self._sleep(self.retry.delay(failures - 1))
+                self._pause(self.retry.delay(failures - 1))
 
     def _open_part(self, part: Path) -> contextlib.AbstractContextManager[BinaryIO]:
         fh = open(part, "a+b", buffering=0)  # noqa: SIM115 - closed by the context manager
@@ -552,7 +573,7 @@ class Downloader:
                 self._emit(
                     job, Phase.RETRYING, done=state.done, total=job.expected.size, message=str(exc)
                 )
-                self._sleep(self.retry.delay(max(failures - 1, 0)))
+                self._pause(self.retry.delay(max(failures - 1, 0)))
             finally:
                 first = None
 
@@ -611,6 +632,7 @@ class Downloader:
             last_emit = 0.0
             try:
                 while True:
+                    self._check_cancel()
                     view = state.hasher.feed_from(readinto)
                     n = len(view)
                     if not n:
@@ -793,10 +815,14 @@ class Downloader:
                 f"download {job.key}: not a valid model file ({report.error or 'unreadable'})",
                 hint="discarded",
             )
-        warnings = list(report.classification.warnings)
+        warnings: list[str] = []
         if report.safety.verdict in (Verdict.SUSPICIOUS, Verdict.UNSCANNABLE):
             warnings.append(f"pickle safety: {report.safety.verdict.value}")
-        warnings += check_kind(job.expected, report)
+        try:
+            warnings += check_kind(job.expected, report)
+        except KindMismatch as exc:
+            exc.message = f"download {job.key}: {exc.message}"
+            raise
         return warnings
 
     def _final_folder(self, job: DownloadJob, report: FileReport) -> Path:
@@ -831,13 +857,14 @@ class Downloader:
         while target.exists():
             if _same_file(target, state.done, hashes.sha256):
                 self._discard(state)
+                report = self._named(target, report)
                 return DownloadResult(
                     job,
                     DownloadStatus.EXISTS,
                     path=target,
                     hashes=hashes,
                     report=report,
-                    warnings=warnings,
+                    warnings=[*report.classification.warnings, *warnings],
                     bytes_fetched=state.fetched,
                     resumed_from=state.resumed_from,
                 )
@@ -846,7 +873,7 @@ class Downloader:
         if self.fsync:
             os.fsync(state.fh.fileno())
         _move(state.part, target)
-        report.path = target
+        report = self._named(target, report)
         self._fetched_sha[hashes.sha256] = target
         return DownloadResult(
             job,
@@ -854,16 +881,44 @@ class Downloader:
             path=target,
             hashes=hashes,
             report=report,
-            warnings=warnings,
+            warnings=[*report.classification.warnings, *warnings],
             bytes_fetched=state.fetched,
             resumed_from=state.resumed_from,
         )
+
+    def _named(self, target: Path, report: FileReport) -> FileReport:
+        """The report of the file under its final name.
+
+        The bytes were judged as ``<name>.part``; name-based hints (an
+        extension the WebUI does not load, a name that suggests another
+        kind) must speak of the real name, so the placed file is looked at
+        once more (well under 1 MiB read). The first report stands if that fails.
+        """
+        try:
+            named = self._inspect(target)
+        except Exception:
+            named = None
+        if named is None or named.kind is not report.kind:
+            report.path = target
+            return report
+        return named
 
     def _discard(self, state: _State) -> None:
         with contextlib.suppress(OSError):
             state.part.unlink()
 
     # --- helpers ---
+
+    def _check_cancel(self) -> None:
+        if self.cancel is not None and self.cancel.is_set():
+            raise DownloadCancelled
+
+    def _pause(self, seconds: float) -> None:
+        """A retry's backoff; a cancel ends it at once."""
+        if self.cancel is None:
+            self._sleep(seconds)
+        elif self.cancel.wait(seconds):
+            raise DownloadCancelled
 
     def _inside(self, path: Path) -> Path:
         """``path`` made absolute (lexically: symlinked WebUI folders are allowed), inside root."""

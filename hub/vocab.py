@@ -1,17 +1,27 @@
-"""Civitai's words for kinds and base models, translated into ours — one table each.
+"""Civitai's words for kinds translated into ours; base-model labels come from the catalog.
 
 Civitai labels are hints (the bytes decide, see :mod:`.download`), but they
 choose the folder a download is staged in, the search filters, and whether a
-classification contradicts the label. New base-model strings appear every few
-months (SPEC-APIS.md C.4 #6): unknown ones map to ``Base.UNKNOWN`` by prefix
-rules rather than failing.
+classification contradicts the label. The ``baseModel`` table lives in
+:mod:`sdhub.catalog.vocab` (the catalog needs it offline to import
+``.civitai.info`` sidecars); it is re-exported here for the hub's callers.
 """
 
 from __future__ import annotations
 
-import re
-
+from sdhub.catalog.vocab import CIVITAI_BASES, base_models_for, civitai_base
 from sdhub.models.kinds import Base, Component, Kind
+
+__all__ = [
+    "CIVITAI_BASES",
+    "CIVITAI_TYPES",
+    "NON_MODEL_FILE_TYPES",
+    "base_models_for",
+    "base_of",
+    "kind_of_file",
+    "kind_of_type",
+    "types_for_kind",
+]
 
 #: Civitai model ``type`` → (our kind, the component for kind ``other``).
 CIVITAI_TYPES: dict[str, tuple[Kind, Component | None]] = {
@@ -42,48 +52,6 @@ _FILE_TYPES: dict[str, tuple[Kind, Component | None]] = {
 #: File types that are no model weights at all (zip, yaml): never run through the engine.
 NON_MODEL_FILE_TYPES = frozenset({"Training Data", "Config", "Archive"})
 
-#: Civitai ``baseModel`` → our base family, exact spellings seen 2023–2025.
-CIVITAI_BASES: dict[str, Base] = {
-    "SD 1.4": Base.SD1,
-    "SD 1.5": Base.SD1,
-    "SD 1.5 LCM": Base.SD1,
-    "SD 1.5 Hyper": Base.SD1,
-    "SD 2.0": Base.SD2,
-    "SD 2.0 768": Base.SD2,
-    "SD 2.1": Base.SD2,
-    "SD 2.1 768": Base.SD2,
-    "SD 2.1 Unclip": Base.SD2,
-    "SDXL 0.9": Base.SDXL,
-    "SDXL 1.0": Base.SDXL,
-    "SDXL 1.0 LCM": Base.SDXL,
-    "SDXL Turbo": Base.SDXL,
-    "SDXL Lightning": Base.SDXL,
-    "SDXL Hyper": Base.SDXL,
-    "SDXL Distilled": Base.SDXL,
-    "Pony": Base.SDXL,
-    "Illustrious": Base.SDXL,
-    "NoobAI": Base.SDXL,
-    "SD 3": Base.SD3,
-    "SD 3.5": Base.SD3,
-    "SD 3.5 Medium": Base.SD3,
-    "SD 3.5 Large": Base.SD3,
-    "SD 3.5 Large Turbo": Base.SD3,
-    "Flux.1 D": Base.FLUX,
-    "Flux.1 S": Base.FLUX,
-    "Flux.1 Krea": Base.FLUX,
-    "Flux.1 Kontext": Base.FLUX,
-}
-
-#: Prefix rules for spellings the table does not know yet (checked in order).
-_BASE_PREFIXES: tuple[tuple[re.Pattern[str], Base], ...] = (
-    (re.compile(r"^sd\s*1(\.|\s|$)", re.I), Base.SD1),
-    (re.compile(r"^sd\s*2(\.|\s|$)", re.I), Base.SD2),
-    (re.compile(r"^sdxl\b", re.I), Base.SDXL),
-    (re.compile(r"^(pony|illustrious|noobai)\b", re.I), Base.SDXL),
-    (re.compile(r"^sd\s*3(\.|\s|$)", re.I), Base.SD3),
-    (re.compile(r"^flux\.?1\b", re.I), Base.FLUX),
-)
-
 
 def kind_of_type(civitai_type: str | None) -> tuple[Kind, Component | None]:
     """Our kind for a Civitai model type; unknown types are ``other``."""
@@ -104,23 +72,10 @@ def kind_of_file(
 
 
 def base_of(base_model: str | None) -> Base:
-    """Our base family for a Civitai ``baseModel`` string."""
-    if not base_model:
-        return Base.UNKNOWN
-    text = base_model.strip()
-    if text in CIVITAI_BASES:
-        return CIVITAI_BASES[text]
-    for pattern, base in _BASE_PREFIXES:
-        if pattern.search(text):
-            return base
-    return Base.UNKNOWN
+    """Our base family for a Civitai ``baseModel`` string (the catalog's table)."""
+    return civitai_base(base_model) or Base.UNKNOWN
 
 
 def types_for_kind(kind: Kind) -> tuple[str, ...]:
     """Civitai ``types`` that mean one of our kinds (for search filters)."""
     return tuple(t for t, (k, _) in CIVITAI_TYPES.items() if k is kind)
-
-
-def base_models_for(base: Base) -> tuple[str, ...]:
-    """Civitai ``baseModels`` spellings of one of our families (for search filters)."""
-    return tuple(name for name, b in CIVITAI_BASES.items() if b is base)

@@ -26,7 +26,6 @@ from sdhub.catalog import (
     version_by_remote_id,
 )
 from sdhub.catalog.remote import link_to_version
-from sdhub.catalog.weights import weight_from_description, weights_from_images
 from sdhub.models.inspect import inspect_file
 from sdhub.models.kinds import Base
 from sdhub.models.samples import SAMPLES, write_sample
@@ -245,38 +244,12 @@ def test_a_person_can_link_a_file_civitai_hashed_wrongly(catalog_url: str, lora)
         ("SD 3.5 Large", Base.SD3),
         ("Flux.1 D", Base.FLUX),
         ("Hunyuan Video", Base.UNKNOWN),
+        ("Flux.2 D", Base.UNKNOWN),
+        ("sdxl 1.0", Base.SDXL),
+        ("Playground v2.5", Base.SDXL),
+        ("", None),
         (None, None),
     ],
 )
 def test_civitai_base_labels(label: str | None, base: Base | None) -> None:
     assert civitai_base(label) is base
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("<p>Recommended weight: 0.7</p>", (0.7, None, None)),
-        ("<p>Use a <strong>strength</strong> of 0.6-0.8.</p>", (0.7, 0.6, 0.8)),
-        ("<p>weights from 0.4 to 0.8, 0.6 is best</p>", (0.6, 0.4, 0.8)),
-        ("<p>use &lt;lora:mystyle:0.65&gt; in the prompt</p>", (0.65, None, None)),
-        ("<p>Trained 30 epochs, lr 1e-4, SD 1.5, CFG 7</p>", None),
-        ("<p>model weight: 2GB</p>", None),
-        ("<p>weight decay: 0.01</p>", None),
-        (None, None),
-    ],
-)
-def test_weight_from_description(text: str | None, expected: tuple | None) -> None:
-    assert weight_from_description(text, names=["mystyle"]) == expected
-
-
-def test_weights_from_images_match_by_version_hash_name_and_prompt() -> None:
-    images = [
-        {"meta": {"civitaiResources": [{"modelVersionId": 7, "weight": 0.8, "type": "lora"}]}},
-        {"meta": {"resources": [{"name": "x", "hash": "abcdef012345", "weight": 0.6}]}},
-        {"meta": {"additionalResources": [{"name": "civitai:1@7", "strength": 1}]}},
-        {"meta": {"prompt": "a cat, <lora:mystyle:0.5>"}},
-        {"meta": {"prompt": "a cat, <lora:other:0.1>"}},
-        {"meta": None},
-    ]
-    found = weights_from_images(images, version_id=7, names=["mystyle"], hashes=["ABCDEF012345"])
-    assert sorted(found) == [0.5, 0.6, 0.8, 1.0]

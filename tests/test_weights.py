@@ -1,19 +1,26 @@
-"""Recommended weights: from Civitai's field, descriptions, example images, else the default."""
+"""Recommended weights: from Civitai's field, descriptions, example images, else the default.
+
+The one implementation is :mod:`sdhub.catalog.weights`; :func:`civitai_weight`
+(hub) feeds it the typed Civitai answers.
+"""
 
 from __future__ import annotations
 
 import pytest
-from sdhub.hub.civitai import CivitaiModel, CivitaiVersion
-from sdhub.hub.weights import (
-    Weight,
+from sdhub.catalog.weights import (
+    WeightInfo as Weight,
+)
+from sdhub.catalog.weights import (
     WeightSource,
-    civitai_weight,
     html_to_text,
+    image_weights,
     recommended_weight,
     weight_from_description,
     weight_from_images,
     weight_from_settings,
 )
+from sdhub.hub.civitai import CivitaiModel, CivitaiVersion
+from sdhub.hub.weights import civitai_weight
 from sdhub.models.kinds import Kind
 
 D = WeightSource.DESCRIPTION
@@ -192,3 +199,44 @@ def test_weight_json_round_trip() -> None:
     weight = Weight(0.7, 0.5, 0.9, WeightSource.DESCRIPTION)
     assert weight.to_json() == {"default": 0.7, "min": 0.5, "max": 0.9, "source": "description"}
     assert Weight.from_json(weight.to_json()) == weight
+
+
+# --- merged from the catalog's former copy ------------------------------------------------------
+
+CATALOG_CASES: list[tuple[str | None, Weight | None]] = [
+    ("<p>Recommended weight: 0.7</p>", Weight(0.7, None, None, D)),
+    ("<p>Use a <strong>strength</strong> of 0.6-0.8.</p>", Weight(0.7, 0.6, 0.8, D)),
+    ("<p>weights from 0.4 to 0.8, 0.6 is best</p>", Weight(0.6, 0.4, 0.8, D)),
+    ("<p>use &lt;lora:mystyle:0.65&gt; in the prompt</p>", Weight(0.65, None, None, D)),
+    ("<p>weight 0.6 or 0.8</p>", Weight(0.7, 0.6, 0.8, D)),
+    ("<p>Trained 30 epochs, lr 1e-4, SD 1.5, CFG 7</p>", None),
+    ("<p>model weight: 2GB</p>", None),
+    ("<p>weight: 30 epochs</p>", None),
+    ("<p>weight decay: 0.01</p>", None),
+    (None, None),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), CATALOG_CASES)
+def test_description_cases_from_the_catalog(text: str | None, expected: Weight | None) -> None:
+    assert weight_from_description(text, names=["mystyle"]) == expected
+
+
+def test_unescaped_lora_tags_in_plain_text_count() -> None:
+    assert weight_from_description("try <lora:mystyle:0.55>, 1girl", names=["mystyle"]) == Weight(
+        0.55, None, None, D
+    )
+
+
+def test_image_weights_match_by_version_hash_name_and_prompt() -> None:
+    metas = [
+        {"civitaiResources": [{"modelVersionId": 7, "weight": 0.8, "type": "lora"}]},
+        {"civitaiResources": [{"modelVersionId": "7", "strength": 0.9}]},
+        {"resources": [{"name": "x", "hash": "abcdef012345", "weight": 0.6}]},
+        {"additionalResources": [{"name": "civitai:1@7", "strength": 1}]},
+        {"prompt": "a cat, <lora:mystyle:0.5>"},
+        {"prompt": "a cat, <lora:other:0.1>"},
+        None,
+    ]
+    found = image_weights(metas, version_id="7", names=["mystyle"], hashes=["ABCDEF012345"])
+    assert sorted(found) == [0.5, 0.6, 0.8, 0.9, 1.0]

@@ -171,6 +171,8 @@ class FakeCivitai(FakeServer):
         #: 127.0.0.1 to a client (like Civitai → its storage CDN), so tokens stay behind.
         self.files_host = "localhost"
         self.models: dict[int, FakeModel] = {}
+        #: Example-image bytes served at ``/images/<key>/…`` (see :meth:`add_image`).
+        self.image_bodies: dict[str, bytes] = {}
         self._signed: dict[str, list[Any]] = {}  # opaque → [file, expires_at, uses]
         self._ids = Counter(1000)
         self._vids = Counter(10000)
@@ -249,8 +251,8 @@ class FakeCivitai(FakeServer):
         version.files.append(file)
         return file
 
-    @staticmethod
     def add_image(
+        self,
         version: FakeVersion,
         *,
         meta: dict[str, Any] | None = None,
@@ -258,14 +260,21 @@ class FakeCivitai(FakeServer):
         url: str | None = None,
         width: int = 512,
         height: int = 768,
+        data: bytes | None = None,
+        type: str = "image",
     ) -> dict[str, Any]:
+        """An example image; with ``data`` this server serves its bytes (``/images/…``)."""
+        if data is not None and url is None:
+            key = secrets.token_hex(8)
+            self.image_bodies[key] = data
+            url = f"{self.base_url}/images/{key}/width=450/{key}.jpeg"
         image = {
             "url": url or f"https://image.civitai.com/x/{secrets.token_hex(8)}/width=450/1.jpeg",
             "nsfwLevel": nsfw_level,
             "width": width,
             "height": height,
             "hash": "U5Q]+x~q00IU00xu%MM{00Rj%Mt7",
-            "type": "image",
+            "type": type,
             "meta": meta,
         }
         version.images.append(image)
@@ -453,6 +462,11 @@ class FakeCivitai(FakeServer):
             return self._download(h, path.rsplit("/", 1)[1])
         if path.startswith("/files/"):
             return self._files(h, path.rsplit("/", 1)[1])
+        if path.startswith("/images/"):
+            body = self.image_bodies.get(path.split("/")[2])
+            if body is None:
+                return h.send_json(404, {"error": "Not found"})
+            return h.send_body(200, body, "image/jpeg")
         if path == "/api/v1/me":
             if h.bearer() in self.tokens:
                 return h.send_json(200, {"id": 1, "username": "me"})
