@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from ._classify_common import ENCODER_BY_WIDTH, View, parameters, precision, result
+from ._lazy_re import LazyPattern
 from .kinds import Base, Component, Kind
 from .report import Classification
 from .tensor_index import TensorInfo
@@ -27,7 +27,7 @@ _BY_CONTEXT: dict[int, Base] = {
     1280: Base.SDXL_REFINER,
 }
 _BY_ADM: dict[int, Base] = {2816: Base.SDXL, 2560: Base.SDXL_REFINER}
-_SDXL_STRUCTURE = re.compile(
+_SDXL_STRUCTURE = LazyPattern(
     r"^(?:input_blocks\.[4578]\.1|output_blocks\.[0-5]\.1|middle_block\.1)\.transformer_blocks\.[1-9]\."
     r"|^(?:down_blocks\.[12]|up_blocks\.[01])\.attentions\.\d\.transformer_blocks\.[1-9]\."
 )
@@ -45,7 +45,7 @@ TE_PREFIXES: tuple[tuple[str, str], ...] = (
     ("text_encoders.t5xxl.", "t5"),
 )
 VAE_PREFIXES: tuple[str, ...] = ("first_stage_model.", "vae.")
-_WIDTH_KEYS = re.compile(
+_WIDTH_KEYS = LazyPattern(
     r"(?:final_layer_norm\.weight|ln_final\.weight|positional_embedding|position_embedding\.weight"
     r"|token_embedding\.weight|shared\.weight)$"
 )
@@ -133,6 +133,8 @@ def _unet(t: dict[str, TensorInfo], layout: str) -> Denoiser:
             den.details["variant"] = "unclip"
     elif adm in _BY_ADM:
         den.base = _BY_ADM[adm]
+    elif context is not None:
+        pass  # a cross-attention width no family has (tiny test models): unknown, no candidates
     elif model_channels == 384:
         den.base = Base.SDXL_REFINER
     elif any(_SDXL_STRUCTURE.search(n) for n in t):
@@ -204,8 +206,13 @@ def encoder_width(tensors: dict[str, TensorInfo]) -> int | None:
     return None
 
 
-def text_encoders(view: View) -> list[str]:
-    found: list[str] = []
+def text_encoders(view: View) -> list[tuple[str, int | None]]:
+    """(name, hidden width) of each text encoder in a single-file checkpoint.
+
+    The name is the family's (``clip-l``…) or ``<layout>-<width>`` for a width
+    no family has (``hf-48`` in a tiny test model).
+    """
+    found: dict[str, int | None] = {}
     for prefix, layout in TE_PREFIXES:
         sub = view.sub(prefix)
         if not sub:
@@ -214,18 +221,28 @@ def text_encoders(view: View) -> list[str]:
         name = "t5xxl" if layout == "t5" else ENCODER_BY_WIDTH.get(width or 0)
         if name is None:
             name = f"{layout}-{width}"
-        if name not in found:
-            found.append(name)
-    return found
+        found.setdefault(name, width)
+    return list(found.items())
 
 
-def baked_vae(view: View) -> tuple[str | None, int | None]:
-    """(prefix, latent channels) of a VAE inside a checkpoint."""
+def baked_vae(view: View) -> tuple[str | None, int | None, int | None]:
+    """(prefix, latent channels, base channels) of a VAE inside a checkpoint."""
     for prefix in VAE_PREFIXES:
         sub = view.sub(prefix)
         if any(n.startswith(("decoder.", "encoder.")) for n in sub):
-            return prefix, latent_channels(sub)
-    return None, None
+            return prefix, latent_channels(sub), vae_channels(sub)
+    return None, None, None
+
+
+def vae_channels(t: dict[str, TensorInfo]) -> int | None:
+    """A VAE's first block width: 128 in every SD-family VAE, less in tiny test models."""
+    conv_in = t.get("encoder.conv_in.weight")
+    if conv_in is not None and len(conv_in.shape) == 4:
+        return conv_in.shape[0]
+    conv_out = t.get("decoder.conv_out.weight")
+    if conv_out is not None and len(conv_out.shape) == 4:
+        return conv_out.shape[1]
+    return None
 
 
 def latent_channels(t: dict[str, TensorInfo]) -> int | None:
@@ -256,17 +273,25 @@ def classify_checkpoint(view: View) -> Classification | None:
     den = find_denoiser(view)
     if den is None:
         return None
-    encoders = text_encoders(view)
-    vae_prefix, z = baked_vae(view)
+    found_encoders = text_encoders(view)
+    encoders = [name for name, _ in found_encoders]
+    vae_prefix, z, vae_width = baked_vae(view)
     warnings = list(den.warnings)
     base, candidates = den.base, list(den.candidates)
     if den.arch == "unet":
         te_base = _TE_BASES.get(frozenset(encoders))
-        if base is Base.UNKNOWN and te_base is not None:
+        # A UNet whose cross-attention width no family has is not settled by its encoders.
+        context_known = den.details.get("context_dim") is not None
+        if base is Base.UNKNOWN and te_base is not None and not context_known:
             base, candidates = te_base, []
         elif te_base is not None and base not in (te_base, Base.UNKNOWN):
             warnings.append(
                 f"text encoders ({'+'.join(encoders)}) do not match the {base.value} UNet"
+            )
+        elif te_base is not None and base is Base.UNKNOWN:
+            warnings.append(
+                f"text encoders ({'+'.join(encoders)}) do not match the UNet's"
+                f" cross-attention width {den.details['context_dim']}"
             )
     ema = view.any_prefix("model_ema.")
     training = view.any_prefix("optimizer_states.", "optimizer.") or any(
@@ -277,8 +302,10 @@ def classify_checkpoint(view: View) -> Classification | None:
         {
             "layout": den.layout,
             "text_encoders": encoders,
+            "text_widths": [width for _, width in found_encoders if width],
             "baked_vae": vae_prefix is not None,
             "vae_latent_channels": z,
+            "vae_channels": vae_width,
             "ema": ema,
             "pruned": not ema and not training,
             "precision": precision(den.tensors.values()),

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import Any
 
+from ._lazy_re import LazyPattern
 from .kinds import Base, Component, Kind
 from .report import Classification
 from .tensor_index import TensorIndex, TensorInfo
@@ -31,7 +32,7 @@ _WRAPPERS: tuple[str, ...] = (
     "base_model.model.",
     "model.",
 )
-_MODEL_WRAPPER_EXCEPTIONS = re.compile(r"^model\.(?:diffusion_model\.|model\.|\d+\.)")
+_MODEL_WRAPPER_EXCEPTIONS = LazyPattern(r"^model\.(?:diffusion_model\.|model\.|\d+\.)")
 
 #: Text-encoder hidden widths → the encoder that has them.
 ENCODER_BY_WIDTH: dict[int, str] = {768: "clip-l", 1024: "clip-h", 1280: "clip-g", 4096: "t5xxl"}
@@ -306,25 +307,25 @@ def value_base_hints(values: Mapping[str, Any]) -> list[Hint]:
     return []
 
 
-_NAME_BASES: tuple[tuple[re.Pattern[str], Base], ...] = (
-    (re.compile(r"flux|taef1|^ae$", re.I), Base.FLUX),
+_NAME_BASES: tuple[tuple[LazyPattern, Base], ...] = (
+    (LazyPattern(r"flux|taef1|^ae$", re.I), Base.FLUX),
     (
-        re.compile(r"(?:^|[^a-z0-9])sd[-_ ]?3|sd35|taesd3|stable[-_ ]?diffusion[-_ ]?3", re.I),
+        LazyPattern(r"(?:^|[^a-z0-9])sd[-_ ]?3|sd35|taesd3|stable[-_ ]?diffusion[-_ ]?3", re.I),
         Base.SD3,
     ),
-    (re.compile(r"(?:sd[-_ ]?)?xl.*refiner|refiner.*(?:sd[-_ ]?)?xl", re.I), Base.SDXL_REFINER),
+    (LazyPattern(r"(?:sd[-_ ]?)?xl.*refiner|refiner.*(?:sd[-_ ]?)?xl", re.I), Base.SDXL_REFINER),
     (
-        re.compile(r"sdxl|sd[-_ ]xl|(?:^|[^a-z])xl(?:[^a-z]|$)|pony|illustrious|noobai", re.I),
+        LazyPattern(r"sdxl|sd[-_ ]xl|(?:^|[^a-z])xl(?:[^a-z]|$)|pony|illustrious|noobai", re.I),
         Base.SDXL,
     ),
     # camelCase names: "juggernautXL", "ponyDiffusionV6XL".
-    (re.compile(r"[a-z0-9]XL(?:[^a-z]|$)"), Base.SDXL),
+    (LazyPattern(r"[a-z0-9]XL(?:[^a-z]|$)"), Base.SDXL),
     (
-        re.compile(r"sd[-_ .]?v?2(?:[-_ .]?[01])?(?![0-9])|v2[-_.][01](?![0-9])|768[-_]v\b", re.I),
+        LazyPattern(r"sd[-_ .]?v?2(?:[-_ .]?[01])?(?![0-9])|v2[-_.][01](?![0-9])|768[-_]v\b", re.I),
         Base.SD2,
     ),
     (
-        re.compile(
+        LazyPattern(
             r"sd[-_ .]?v?1(?:[-_ .]?[45x])?(?![0-9])|(?<![0-9.])v1[-_.][45](?![0-9])"
             r"|vae[-_]ft[-_](?:mse|ema)|taesd(?![a-z0-9])",
             re.I,
@@ -360,7 +361,7 @@ def name_base_hint(filename: str | None) -> Hint | None:
     return None
 
 
-_VPRED_NAME = re.compile(
+_VPRED_NAME = LazyPattern(
     r"(?:^|[^a-z])v[-_ ]?pred(?:iction)?(?:[^a-z]|$)|768[-_]v(?:[^a-z]|$)", re.I
 )
 
@@ -417,10 +418,10 @@ def metadata_kind_hint(metadata: Mapping[str, str]) -> Hint | None:
     return None
 
 
-_NAME_KINDS: tuple[tuple[re.Pattern[str], Kind], ...] = (
-    (re.compile(r"\.vae$", re.I), Kind.VAE),
-    (re.compile(r"hypernet", re.I), Kind.HYPERNETWORK),
-    (re.compile(r"(?:^|[^a-z])(?:lora|locon|lycoris|loha|lokr)(?:[^a-z]|$)", re.I), Kind.LORA),
+_NAME_KINDS: tuple[tuple[LazyPattern, Kind], ...] = (
+    (LazyPattern(r"\.vae$", re.I), Kind.VAE),
+    (LazyPattern(r"hypernet", re.I), Kind.HYPERNETWORK),
+    (LazyPattern(r"(?:^|[^a-z])(?:lora|locon|lycoris|loha|lokr)(?:[^a-z]|$)", re.I), Kind.LORA),
 )
 
 
@@ -432,7 +433,7 @@ def name_kind_hint(filename: str | None) -> Hint | None:
     return None
 
 
-_NEGATIVE = re.compile(
+_NEGATIVE = LazyPattern(
     r"(?:^|[^a-z])neg(?:[^a-z]|$)|negative|easyneg|deepneg|unaesthetic|verybad"
     r"|bad[-_ ]?(?:hands?|handv\d*|prompt|artist|quality|dream|pictures?|anatomy|image|x)",
     re.I,
@@ -468,7 +469,7 @@ _VALUE_HINT_KEYS: tuple[tuple[str, str], ...] = (
     ("epoch", "epoch"),
 )
 _TOP_TAGS = 10
-_DATASET_DIR = re.compile(r"^\d+_(.+)$")
+_DATASET_DIR = LazyPattern(r"^\d+_(.+)$")
 
 
 def hints_digest(view: View) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from ._classify_common import (
     precision,
     result,
 )
+from ._lazy_re import LazyPattern
 from .kinds import Base, Kind
 from .report import Classification
 from .tensor_index import TensorInfo
@@ -73,11 +74,11 @@ _SUFFIXES: tuple[tuple[str, str, str], ...] = (
 )
 #: diffusers attention processors (``attn1.processor.to_q_lora.down.weight``) and
 #: XLabs Flux LoRAs (``double_blocks.0.processor.qkv_lora1.down.weight``).
-_PROCESSOR = re.compile(r"^(?P<module>.*(?:_lora\d*|lora\d*_\w+))\.(?P<role>down|up)\.weight$")
-_CLONEOFSIMO = re.compile(
+_PROCESSOR = LazyPattern(r"^(?P<module>.*(?:_lora\d*|lora\d*_\w+))\.(?P<role>down|up)\.weight$")
+_CLONEOFSIMO = LazyPattern(
     r"^(?P<part>unet|text_encoder|text_encoder_2):(?P<n>\d+):(?P<role>up|down)$"
 )
-_TOKEN = re.compile(r"^<[^<>]+>$")
+_TOKEN = LazyPattern(r"^<[^<>]+>$")
 _ROLE_ONLY = frozenset({"alpha", "dora", "rescale"})
 
 #: Module-name prefixes → the model part they patch.
@@ -103,25 +104,25 @@ _PARTS: tuple[tuple[str, str], ...] = (
     ("te1.", "te1"),
     ("te2.", "te2"),
 )
-_UNET_WORDS = re.compile(
+_UNET_WORDS = LazyPattern(
     r"(?:^|_)(?:down_blocks|up_blocks|mid_block|input_blocks|output_blocks|middle_block"
     r"|double_blocks|single_blocks|transformer_blocks|single_transformer_blocks|joint_blocks"
     r"|time_embed|label_emb|img_in|txt_in|context_embedder|x_embedder|proj_out|conv_in)"
 )
-_TE_WORDS = re.compile(r"(?:^|_)(?:text_model|encoder_layers|resblocks|encoder_block)")
-_CONV_PATH = re.compile(
+_TE_WORDS = LazyPattern(r"(?:^|_)(?:text_model|encoder_layers|resblocks|encoder_block)")
+_CONV_PATH = LazyPattern(
     r"(?:^|_)(?:conv\d?|conv_shortcut|conv_in|conv_out|skip_connection|in_layers_2|out_layers_3|op)$"
 )
 
 # Structural cues in normalised module paths ("." → "_", lower case).
-_FLUX_PATH = re.compile(r"(?:^|_)(?:double_blocks|single_blocks|single_transformer_blocks)_\d")
-_SD3_PATH = re.compile(r"(?:^|_)joint_blocks_\d|(?:^|_)(?:context_block|x_block)_")
+_FLUX_PATH = LazyPattern(r"(?:^|_)(?:double_blocks|single_blocks|single_transformer_blocks)_\d")
+_SD3_PATH = LazyPattern(r"(?:^|_)joint_blocks_\d|(?:^|_)(?:context_block|x_block)_")
 #: DiT attention (``attn.to_k``, not the UNet's ``attn1``/``attn2``) and joint-attention parts.
-_JOINT_ATTN = re.compile(
+_JOINT_ATTN = LazyPattern(
     r"transformer_blocks_\d+_(?:attn_add_[qkv]_proj|attn_to_(?:[qkv]|out)|ff_context|attn_to_add_out)"
 )
-_CROSS_KV = re.compile(r"attn2_(?:processor_)?to_[kv](?:_lora)?$")
-_SDXL_PATH = re.compile(
+_CROSS_KV = LazyPattern(r"attn2_(?:processor_)?to_[kv](?:_lora)?$")
+_SDXL_PATH = LazyPattern(
     r"input_blocks_(?:4|5|7|8)_1_transformer_blocks_[1-9]"
     r"|output_blocks_[0-5]_1_transformer_blocks_[1-9]"
     r"|middle_block_1_transformer_blocks_[1-9]"
@@ -129,12 +130,12 @@ _SDXL_PATH = re.compile(
     r"|up_blocks_[01]_attentions_\d_transformer_blocks_[1-9]"
     r"|mid_block_attentions_0_transformer_blocks_[1-9]"
 )
-_SD12_PATH = re.compile(
+_SD12_PATH = LazyPattern(
     r"down_blocks_0_attentions|up_blocks_3_attentions|down_blocks_3_|input_blocks_(?:1|2)_1_"
     r"|input_blocks_1[01]_|output_blocks_(?:9|10|11)_1_"
 )
-_PROJ_IN = re.compile(r"(?:attentions_\d+|_\d+_1)_proj_in$")
-_TE_HIDDEN = re.compile(
+_PROJ_IN = LazyPattern(r"(?:attentions_\d+|_\d+_1)_proj_in$")
+_TE_HIDDEN = LazyPattern(
     r"(?:self_attn_[qkv]_proj|self_attn_out_proj|mlp_fc1|attn_in_proj|mlp_c_fc|selfattention_[qkvo])$"
 )
 
@@ -447,6 +448,22 @@ def _te_hidden(mods: list[_Module]) -> int | None:
     return most_common(w for w in widths if w)
 
 
+def _text_widths(mods: list[_Module]) -> list[int]:
+    """Hidden widths of the text encoders the modules patch (first encoder first)."""
+    first = _te_hidden([m for m in mods if m.part in ("te", "te1")])
+    second = _te_hidden([m for m in mods if m.part == "te2"])
+    return [w for w in (first, second) if w]
+
+
+def _context_width(parsed: _Parsed) -> int | None:
+    """The UNet's cross-attention context width: what the ``attn2`` key/value layers take in."""
+    return most_common(
+        m.in_width
+        for m in parsed.modules.values()
+        if m.part in ("unet", "unknown") and m.in_width and _CROSS_KV.search(m.path)
+    )
+
+
 def _base(parsed: _Parsed) -> tuple[Base, list[Base], str | None]:
     """(base, candidates when unknown, architecture note)."""
     mods = list(parsed.modules.values())
@@ -469,10 +486,12 @@ def _base(parsed: _Parsed) -> tuple[Base, list[Base], str | None]:
             return Base.UNKNOWN, [], f"flux-like transformer (width {hidden})"
         return Base.UNKNOWN, [Base.SD3, Base.FLUX], None
 
-    context = most_common(m.in_width for m in unet if _CROSS_KV.search(m.path) and m.in_width)
+    context = _context_width(parsed)
     by_context = {768: Base.SD1, 1024: Base.SD2, 2048: Base.SDXL, 1280: Base.SDXL_REFINER}
     if context in by_context:
         return by_context[context], [], None
+    if context is not None:
+        return Base.UNKNOWN, [], None  # a cross-attention width no family has (tiny models)
     if unet and all(not m.path for m in unet):
         # Unnamed modules (cloneofsimo): the context width shows among the inputs.
         inputs = {m.in_width for m in unet}
@@ -485,6 +504,8 @@ def _base(parsed: _Parsed) -> tuple[Base, list[Base], str | None]:
     te2 = [m for m in mods if m.part == "te2"]
     hidden1 = _te_hidden(te1)
     hidden2 = _te_hidden(te2)
+    if any(h is not None and h not in ENCODER_BY_WIDTH for h in (hidden1, hidden2)):
+        return Base.UNKNOWN, [], None  # a text encoder width no family has
     if te2 and hidden2 == 1280:
         return Base.SDXL, [], None
     if "te" in parts and hidden1 == 768 and not te2:
@@ -587,6 +608,8 @@ def classify_lora(view: View) -> Classification | None:
         "modules": len(mods),
         "text_encoder": _te_label(parts),
         "unet": bool(parts & {"unet", "unknown"}),
+        "context_dim": _context_width(parsed),
+        "text_widths": _text_widths(mods),
         "bundled_tokens": parsed.tokens,
         "dora": dora,
         "precision": precision(t for m in mods for t in m.tensors.values()),

@@ -6,13 +6,16 @@ import math
 import re
 from typing import Any
 
-from ._classify_ckpt import VAE_PREFIXES, encoder_width, latent_channels
+from ._classify_ckpt import VAE_PREFIXES, encoder_width, latent_channels, vae_channels
 from ._classify_common import ENCODER_BY_WIDTH, View, most_common, parameters, precision, result
+from ._lazy_re import LazyPattern
 from .kinds import Base, Component, Kind
 from .report import Classification
 from .tensor_index import TensorInfo
 
 _Z4 = [Base.SD1, Base.SD2, Base.SDXL, Base.SDXL_REFINER]
+#: Every SD-family VAE (SD1/2, SDXL, SD3, Flux) starts with 128 channels.
+_SD_VAE_CHANNELS = 128
 _Z16 = [Base.SD3, Base.FLUX]
 _BY_CONTEXT: dict[int, Base] = {
     768: Base.SD1,
@@ -58,9 +61,11 @@ def classify_vae(view: View) -> Classification | None:
     else:
         return None
     z = latent_channels(tensors)
+    channels = vae_channels(tensors)
     has_quant = "quant_conv.weight" in tensors or "post_quant_conv.weight" in tensors
     details: dict[str, Any] = {
         "latent_channels": z,
+        "channels": channels,
         "layout": layout,
         "baked_in_checkpoint_prefix": prefix,
         "encoder": has_encoder,
@@ -73,13 +78,15 @@ def classify_vae(view: View) -> Classification | None:
     if not has_decoder:
         warnings.append("VAE has no decoder: it cannot turn latents into images")
     candidates = _Z4 if z == 4 else _Z16 if z == 16 else []
+    if channels is not None and channels != _SD_VAE_CHANNELS:
+        candidates = []  # an architecture no family has (tiny test models)
     return result(Kind.VAE, details=details, warnings=warnings, candidates=candidates)
 
 
-_TAESD_BLOCK = re.compile(
+_TAESD_BLOCK = LazyPattern(
     r"^(?:\d+|(?:encoder|decoder)\.layers\.\d+|taesd_(?:encoder|decoder)\.\d+)\.conv\.\d+\.weight$"
 )
-_TAESD_CONV = re.compile(
+_TAESD_CONV = LazyPattern(
     r"^(?:(?:encoder|decoder)\.layers\.|taesd_(?:encoder|decoder)\.)?(\d+)\.weight$"
 )
 
@@ -196,7 +203,7 @@ def classify_controlnet(view: View) -> Classification | None:
     return result(Kind.OTHER, base, Component.CONTROLNET, details=details, candidates=candidates)
 
 
-_T2I_BODY = re.compile(
+_T2I_BODY = LazyPattern(
     r"^(?:adapter\.)?body\.\d+\.(?:block1|resnets\.\d+\.block1|in_conv|body\.\d+\.block1)\.(?:weight|bias)$"
 )
 
@@ -258,7 +265,7 @@ def classify_ip_adapter(view: View) -> Classification | None:
     return result(Kind.OTHER, base, Component.IP_ADAPTER, details=details, candidates=candidates)
 
 
-_MOTION = re.compile(r"(?:^|\.)motion_modules\.\d+\.")
+_MOTION = LazyPattern(r"(?:^|\.)motion_modules\.\d+\.")
 
 
 def classify_motion_module(view: View) -> Classification | None:
@@ -285,10 +292,10 @@ def classify_motion_module(view: View) -> Classification | None:
 
 # --------------------------------------------------------------------------- upscalers
 
-_RRDB = re.compile(r"^(?:RRDB_trunk|body)\.\d+\.(?:RDB|rdb)\d\.conv\d\.")
-_OLD_ESRGAN = re.compile(r"^model\.\d+\.sub\.\d+\.RDB\d\.conv\d\.0\.weight$")
-_COMPACT = re.compile(r"^body\.(\d+)\.(?:weight|bias)$")
-_SWIN = re.compile(r"^layers\.\d+\.residual_group\.blocks\.\d+\.")
+_RRDB = LazyPattern(r"^(?:RRDB_trunk|body)\.\d+\.(?:RDB|rdb)\d\.conv\d\.")
+_OLD_ESRGAN = LazyPattern(r"^model\.\d+\.sub\.\d+\.RDB\d\.conv\d\.0\.weight$")
+_COMPACT = LazyPattern(r"^body\.(\d+)\.(?:weight|bias)$")
+_SWIN = LazyPattern(r"^layers\.\d+\.residual_group\.blocks\.\d+\.")
 
 
 def classify_upscaler(view: View) -> Classification | None:

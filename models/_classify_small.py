@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from ._classify_common import ENCODER_BY_WIDTH, View, parameters, precision, result
+from ._lazy_re import LazyPattern
 from .kinds import Base, Kind
 from .report import Classification
 from .tensor_index import TensorInfo
@@ -24,16 +25,25 @@ _ENCODER_KEYS: dict[str, str | None] = {
     "emb2": None,
 }
 _MAX_VECTORS = 512
-_MODELISH = re.compile(r"(?:^|\.)(?:weight|bias|alpha)$|(?:^|\.)(?:lora|hada|lokr)")
+_MODELISH = LazyPattern(r"(?:^|\.)(?:weight|bias|alpha)$|(?:^|\.)(?:lora|hada|lokr)")
 
 
-def _vectors(info: TensorInfo) -> tuple[int, int] | None:
-    """(vectors, width) of an embedding tensor: ``[width]`` or ``[n, width]``."""
+def _vectors(info: TensorInfo, *, any_width: bool = False) -> tuple[int, int] | None:
+    """(vectors, width) of an embedding tensor: ``[width]`` or ``[n, width]``.
+
+    Where the file's structure already says "embedding" (A1111's
+    ``string_to_param``, ``emb_params``, keys named after an encoder),
+    ``any_width`` accepts widths no family has (tiny test models); a bare
+    ``{name: tensor}`` dict counts only with a real encoder's width.
+    """
     shape = info.shape
-    if len(shape) == 1 and shape[0] in ENCODER_BY_WIDTH:
-        return 1, shape[0]
-    if len(shape) == 2 and shape[1] in ENCODER_BY_WIDTH and 0 < shape[0] <= _MAX_VECTORS:
-        return shape[0], shape[1]
+    width = shape[-1] if shape else 0
+    if not (width in ENCODER_BY_WIDTH or (any_width and width > 0)):
+        return None
+    if len(shape) == 1:
+        return 1, width
+    if len(shape) == 2 and 0 < shape[0] <= _MAX_VECTORS:
+        return shape[0], width
     return None
 
 
@@ -48,7 +58,7 @@ def classify_embedding(view: View, stem: str) -> Classification | None:
     if params:
         fmt = "a1111"
         for name, info in params.items():
-            shape = _vectors(info)
+            shape = _vectors(info, any_width=True)
             if shape is None:
                 return None
             blocks.append((name, *shape))
@@ -57,14 +67,14 @@ def classify_embedding(view: View, stem: str) -> Classification | None:
             tokens.append(name_value)
     elif set(tensors) == {"emb_params"}:
         fmt = "emb_params"
-        shape = _vectors(tensors["emb_params"])
+        shape = _vectors(tensors["emb_params"], any_width=True)
         if shape is None:
             return None
         blocks.append(("emb_params", *shape))
     elif set(tensors) <= set(_ENCODER_KEYS):
         fmt = "sdxl"
         for name in sorted(tensors, key=list(_ENCODER_KEYS).index):
-            shape = _vectors(tensors[name])
+            shape = _vectors(tensors[name], any_width=True)
             if shape is None:
                 return None
             blocks.append((name, *shape))
@@ -82,15 +92,18 @@ def classify_embedding(view: View, stem: str) -> Classification | None:
     encoders: list[str] = []
     widths: list[int] = []
     for _name, _n, width in blocks:
-        encoder = ENCODER_BY_WIDTH[width]
-        if encoder not in encoders:
-            encoders.append(encoder)
+        if width not in widths:
             widths.append(width)
+        encoder = ENCODER_BY_WIDTH.get(width)
+        if encoder is not None and encoder not in encoders:
+            encoders.append(encoder)
     warnings: list[str] = []
     enc = set(encoders)
     candidates: list[Base] = []
     base = Base.UNKNOWN
-    if enc == {"clip-l"}:
+    if any(w not in ENCODER_BY_WIDTH for w in widths):
+        pass  # a width no family's text encoder has (tiny test models): unknown, no candidates
+    elif enc == {"clip-l"}:
         base = Base.SD1
     elif enc == {"clip-h"}:
         base = Base.SD2
@@ -107,7 +120,7 @@ def classify_embedding(view: View, stem: str) -> Classification | None:
         candidates = [Base.FLUX, Base.SD3]
     else:
         warnings.append(f"embedding mixes encoder widths {sorted(widths)}")
-    if fmt != "sdxl" and len(blocks) > 1 and len(enc) > 1:
+    if fmt != "sdxl" and len(blocks) > 1 and len(widths) > 1:
         warnings.append("embedding holds vectors of different widths")
 
     vectors = blocks[0][1] if blocks else 0
@@ -127,9 +140,34 @@ def classify_embedding(view: View, stem: str) -> Classification | None:
 
 # --------------------------------------------------------------------------- hypernetworks
 
-_HN_KEY = re.compile(
+_HN_KEY = LazyPattern(
     r"^(?P<width>\d+)\.(?P<slot>\d+)\.(?P<layer>linear\.\d+|linear1|linear2)\.(?P<what>weight|bias)$"
 )
+
+
+#: A1111's hypernetwork settings saved beside the weights.
+_HN_VALUES = ("layer_structure", "activation_func", "is_layer_norm", "weight_initialization")
+#: Cross-attention widths of the SD family (320/640/1280 for the UNet's own layers).
+_SD_HN_WIDTHS = frozenset({320, 640, 768, 1024, 1280, 2048})
+
+
+def _keyed_by_input_width(good: list[tuple[re.Match[str], TensorInfo]]) -> bool:
+    """Does every module's first Linear take exactly its int key's width as input?
+
+    That is what makes a dict of int-keyed modules an A1111 hypernetwork, at any width.
+    """
+    firsts: dict[tuple[str, str], tuple[int, TensorInfo]] = {}
+    for m, info in good:
+        if m["what"] != "weight" or len(info.shape) != 2:
+            continue
+        layer = m["layer"]
+        order = 0 if layer == "linear1" else 1 if layer == "linear2" else int(layer.split(".")[1])
+        key = (m["width"], m["slot"])
+        if key not in firsts or order < firsts[key][0]:
+            firsts[key] = (order, info)
+    return bool(firsts) and all(
+        info.shape[1] == int(width) for (width, _), (_, info) in firsts.items()
+    )
 
 
 def classify_hypernetwork(view: View) -> Classification | None:
@@ -138,7 +176,10 @@ def classify_hypernetwork(view: View) -> Classification | None:
     if not good or len(good) * 2 < len(view.tensors):
         return None
     widths = sorted({int(m["width"]) for m, _ in good})
-    if not all(64 <= w <= 8192 for w in widths):
+    structured = any(view.values.get(k) is not None for k in _HN_VALUES)
+    if not (structured or _keyed_by_input_width(good)) and not all(64 <= w <= 8192 for w in widths):
+        return None
+    if not all(w > 0 for w in widths):
         return None
     # Infer the structure from the first width's first module: Linear weights in order.
     first_width = 768 if 768 in widths else 1024 if 1024 in widths else widths[0]
@@ -188,6 +229,8 @@ def classify_hypernetwork(view: View) -> Classification | None:
         base = Base.SD2
     elif 2048 in widths and not (has768 or has1024):
         base = Base.SDXL
+    elif not set(widths) <= _SD_HN_WIDTHS:
+        base = Base.UNKNOWN  # widths no family has (tiny test models): no candidates
     else:
         base = Base.UNKNOWN
         candidates = [Base.SD1, Base.SD2]

@@ -89,7 +89,12 @@ def read_at(fh: BinaryIO, offset: int, size: int) -> bytes:
 
 
 def read_directory(fh: BinaryIO, file_size: int) -> ZipDirectory:
-    """Parse the end records and central directory (reads only the tail of the file)."""
+    """Parse the end records and central directory (reads only the tail of the file).
+
+    Two reads for a torch checkpoint: the last 4 KiB (end records, often the
+    ZIP64 ones too, and the end of the directory), then whatever of the
+    directory lies before them.
+    """
     # Archives rarely carry a comment: look in the last 4 KiB before the full 64 KiB.
     for tail_size in (min(file_size, 4096), min(file_size, _EOCD_SIZE + _MAX_COMMENT)):
         tail_start = file_size - tail_size
@@ -99,6 +104,7 @@ def read_directory(fh: BinaryIO, file_size: int) -> ZipDirectory:
             break
     if pos < 0:
         raise ZipError("no ZIP end-of-central-directory record (truncated or not a zip)")
+    tail_view = _Tail(fh, tail_start, tail)
     eocd_offset = tail_start + pos
     (_, disk, cd_disk, _, count, cd_size, cd_offset, _) = struct.unpack_from(
         "<4sHHHHIIH", tail, pos
@@ -106,12 +112,12 @@ def read_directory(fh: BinaryIO, file_size: int) -> ZipDirectory:
     end_of_directory = eocd_offset
     locator = eocd_offset - 20
     if locator >= 0:
-        loc = read_at(fh, locator, 20)
+        loc = tail_view.read(locator, 20)
         if loc[:4] == _LOCATOR64:
             (_, _, eocd64_offset, _) = struct.unpack("<4sIQI", loc)
             if eocd64_offset + 56 > locator:
                 raise ZipError("ZIP64 end record points past its locator")
-            rec = read_at(fh, eocd64_offset, 56)
+            rec = tail_view.read(eocd64_offset, 56)
             if rec[:4] != _EOCD64:
                 raise ZipError("ZIP64 end record is missing where its locator points")
             (_, _, _, _, disk, cd_disk, _, count, cd_size, cd_offset) = struct.unpack(
@@ -126,8 +132,26 @@ def read_directory(fh: BinaryIO, file_size: int) -> ZipDirectory:
         raise ZipError(f"central directory of {cd_size} bytes is implausibly large")
     if count * 46 > cd_size:
         raise ZipError(f"central directory too small for {count} entries")
-    members = _parse_directory(read_at(fh, cd_offset, cd_size), count)
+    members = _parse_directory(tail_view.read(cd_offset, cd_size), count)
     return ZipDirectory(members=members, directory_offset=cd_offset, file_size=file_size)
+
+
+class _Tail:
+    """The bytes already read from the end of a file; reads elsewhere go to the file."""
+
+    __slots__ = ("data", "fh", "start")
+
+    def __init__(self, fh: BinaryIO, start: int, data: bytes) -> None:
+        self.fh, self.start, self.data = fh, start, data
+
+    def read(self, offset: int, size: int) -> bytes:
+        """``size`` bytes at ``offset``, reading only the part the tail does not hold."""
+        end = offset + size
+        if offset >= self.start:
+            return self.data[offset - self.start : end - self.start]
+        if end <= self.start:
+            return read_at(self.fh, offset, size)
+        return read_at(self.fh, offset, self.start - offset) + self.data[: end - self.start]
 
 
 def _find_end_record(tail: bytes) -> int:
@@ -186,16 +210,45 @@ def _zip64_fields(
     raise ZipError("entry needs a ZIP64 extra field but has none")
 
 
-def member_data_offset(fh: BinaryIO, member: ZipMember, directory: ZipDirectory) -> int:
-    """Where ``member``'s data starts, after checking its local header agrees."""
-    head = read_at(fh, member.header_offset, 30 + len(member.raw_name))
+@dataclass(frozen=True, slots=True)
+class LocalHead:
+    """A member's checked local header: where its data starts, and its first bytes."""
+
+    start: int
+    #: The first bytes of the (compressed) data, as many as were asked for.
+    data: bytes
+
+
+#: Room for the local extra field when a local header is read in one go: torch's
+#: ``FB`` alignment padding (4 + up to 63 bytes) and a ZIP64 field (20).
+LOCAL_EXTRA_ROOM = 96
+
+
+def read_local_head(
+    fh: BinaryIO, member: ZipMember, directory: ZipDirectory, want: int = 0
+) -> LocalHead:
+    """``member``'s local header, checked against the central directory, and the first
+    ``want`` bytes of its data (fewer if it is shorter).
+
+    One read when the extra field is no larger than torch writes it; a second
+    one only for a larger extra field.
+    """
+    want = max(0, min(want, member.compressed_size))
+    fixed = 30 + len(member.raw_name)
+    room = max(0, directory.file_size - member.header_offset)
+    if room < fixed:
+        raise ZipError(
+            f"member {member.name!r}: file ends at byte {directory.file_size},"
+            " inside its local header"
+        )
+    buf = read_at(fh, member.header_offset, min(fixed + LOCAL_EXTRA_ROOM + want, room))
     (sig, _, flags, method, _, _, crc, csize, size, nlen, elen) = struct.unpack_from(
-        "<4sHHHHHIIIHH", head
+        "<4sHHHHHIIIHH", buf
     )
     what = f"member {member.name!r}"
     if sig != _LOCAL:
         raise ZipError(f"{what}: no local header where the central directory points")
-    if head[30 : 30 + nlen] != member.raw_name or nlen != len(member.raw_name):
+    if buf[30 : 30 + nlen] != member.raw_name or nlen != len(member.raw_name):
         raise ZipError(f"{what}: local header names a different file")
     if method != member.method:
         raise ZipError(f"{what}: local header and central directory disagree on compression")
@@ -210,24 +263,34 @@ def member_data_offset(fh: BinaryIO, member: ZipMember, directory: ZipDirectory)
     start = member.header_offset + 30 + nlen + elen
     if start + member.compressed_size > directory.directory_offset:
         raise ZipError(f"{what}: data runs into the central directory (truncated?)")
-    return start
+    data = buf[30 + nlen + elen : 30 + nlen + elen + want]
+    if len(data) < want:
+        data += read_at(fh, start + len(data), want - len(data))
+    return LocalHead(start, data)
+
+
+def member_data_offset(fh: BinaryIO, member: ZipMember, directory: ZipDirectory) -> int:
+    """Where ``member``'s data starts, after checking its local header agrees."""
+    return read_local_head(fh, member, directory).start
 
 
 def read_member(fh: BinaryIO, member: ZipMember, directory: ZipDirectory, limit: int) -> bytes:
-    """The uncompressed bytes of ``member`` (at most ``limit``); CRC is the caller's check."""
+    """The uncompressed bytes of ``member`` (at most ``limit``); CRC is the caller's check.
+
+    The local header and the data come in one read.
+    """
     if member.encrypted:
         raise ZipError(f"member {member.name!r} is encrypted")
     if member.size > limit:
         raise ZipError(f"member {member.name!r} is {member.size} bytes, over the {limit} limit")
-    start = member_data_offset(fh, member, directory)
     if member.method == STORED:
         if member.compressed_size != member.size:
             raise ZipError(f"member {member.name!r}: stored but sizes differ")
-        return read_at(fh, start, member.size)
+        return read_local_head(fh, member, directory, member.size).data
     if member.method == DEFLATED:
         if member.compressed_size > limit:
             raise ZipError(f"member {member.name!r} is too large to read")
-        raw = read_at(fh, start, member.compressed_size)
+        raw = read_local_head(fh, member, directory, member.compressed_size).data
         inflater = zlib.decompressobj(-15)
         try:
             data = inflater.decompress(raw, limit + 1)
@@ -236,6 +299,7 @@ def read_member(fh: BinaryIO, member: ZipMember, directory: ZipDirectory, limit:
         if len(data) != member.size:
             raise ZipError(f"member {member.name!r}: inflates to a different size than recorded")
         return data
+    read_local_head(fh, member, directory)  # a broken header is the better message
     raise ZipError(f"member {member.name!r} uses unsupported compression method {member.method}")
 
 
@@ -248,15 +312,15 @@ def crc_matches(member: ZipMember, data: bytes) -> bool:
 _DOS_DATE_1980 = (0 << 9) | (1 << 5) | 1
 
 
-def crc32_of_zeros(size: int) -> int:
-    """``zlib.crc32(bytes(size))`` without a pass over gigabytes of zeros.
+def crc32_of_zeros(size: int, crc: int = 0) -> int:
+    """``zlib.crc32(bytes(size), crc)`` without a pass over gigabytes of zeros.
 
     Zero bytes act linearly on the CRC register, so ``size`` of them is one
     GF(2) matrix power (the trick of zlib's ``crc32_combine``): O(log size).
     """
     if size <= _CHUNK:
-        return zlib.crc32(_ZEROS[:size])
-    register = 0xFFFFFFFF
+        return zlib.crc32(_ZEROS[:size], crc)
+    register = crc ^ 0xFFFFFFFF
     for power in _zero_powers():
         if not size:
             break
@@ -321,11 +385,15 @@ class ZipWriter:
     def add(self, name: str, data: bytes) -> None:
         self._add(name, len(data), zlib.crc32(data), data)
 
-    def add_zeros(self, name: str, size: int) -> None:
-        """A member of ``size`` zero bytes, left as a hole in the file (sparse where possible)."""
-        self._add(name, size, crc32_of_zeros(size), None)
+    def add_zeros(self, name: str, size: int, *, head: bytes = b"") -> None:
+        """A member of ``size`` bytes: ``head``, then zeros left as a hole in the file
+        (sparse where possible). Big test files whose data starts like real data."""
+        if len(head) > size:
+            raise ValueError(f"head of {len(head)} bytes for a {size}-byte member")
+        crc = crc32_of_zeros(size - len(head), zlib.crc32(head))
+        self._add(name, size, crc, None, head)
 
-    def _add(self, name: str, size: int, crc: int, data: bytes | None) -> None:
+    def _add(self, name: str, size: int, crc: int, data: bytes | None, head: bytes = b"") -> None:
         raw_name = name.encode("utf-8")
         offset = self._pos
         zip64 = self._force_zip64 or size >= _U32
@@ -352,7 +420,8 @@ class ZipWriter:
         )
         self._fh.write(header + raw_name + extra)
         if data is None:
-            self._fh.seek(size, 1)
+            self._fh.write(head)
+            self._fh.seek(size - len(head), 1)
         else:
             self._fh.write(data)
         self._pos = start + pad + size

@@ -13,7 +13,8 @@ Warnings (one line each, stable wording):
 ``"… but shapes allow only <bases>"``; ``"metadata says <kind> (modelspec.architecture=…)
 but shapes are <kind>"``; ``"name says <kind> but shapes are <kind>"`` (LoRA,
 embedding, hypernetwork, VAE files only); ``"metadata says <algo> (ss_network_module=…)
-but keys are <network>"``; ``"named .ext but the file is <format>"``;
+but keys are <network>"``; ``"metadata says <base> … but its widths match no known
+family"``; ``"named .ext but the file is <format>"``;
 ``"A1111 loads <kind> files only as …"``; prediction hints that disagree; and
 the per-kind notes (unnamed cloneofsimo lists, a VAE without decoder, an SDXL
 embedding with only CLIP-G, text encoders that do not fit the UNet…).
@@ -37,8 +38,9 @@ checkpoint, and ``other``/``diffusion-model``
     ``variant`` (``normal|inpainting|instruct-pix2pix|depth|upscaler|unclip|control|other``),
     ``in_channels``, ``layout`` (``ldm`` = under ``model.diffusion_model.``,
     ``original`` = the model's own names, ``diffusers``), ``text_encoders``
-    (``clip-l``, ``clip-h``, ``clip-g``, ``t5xxl``), ``baked_vae``,
-    ``vae_latent_channels``, ``ema``, ``pruned``, ``prediction`` (``v|epsilon``
+    (``clip-l``, ``clip-h``, ``clip-g``, ``t5xxl``, or ``<layout>-<width>`` for a
+    width no family has), ``text_widths``, ``baked_vae``, ``vae_latent_channels``,
+    ``vae_channels``, ``ema``, ``pruned``, ``prediction`` (``v|epsilon``
     or None: only from a ``v_pred`` key, metadata or the name), ``prediction_from``
     (``key|metadata|name``); UNets add ``context_dim``; SD3 adds ``hidden_size``
     and ``sd3_variant`` (``3-medium|3.5-medium|3.5-large``); Flux adds
@@ -53,7 +55,9 @@ lora
     ([min, max], only when ranks differ), ``alpha`` and ``conv_alpha`` (from
     metadata; None when absent — alpha tensors' values are not read),
     ``conv_rank``, ``modules``, ``text_encoder`` (``none|te|te1|te2|te1+te2|te1+te3|…``),
-    ``unet`` (patches the UNet/transformer), ``bundled_tokens``, ``dora``;
+    ``unet`` (patches the UNet/transformer), ``bundled_tokens``, ``dora``,
+    ``context_dim`` (input width of the ``attn2`` key/value layers it patches, or
+    None), ``text_widths`` (hidden widths of the text encoders it patches);
     OFT/BOFT add ``block_size``; ``architecture`` when the modules belong to no
     Stable Diffusion family (``"unknown model family"``) or a Flux-like one of
     another width.
@@ -70,7 +74,8 @@ hypernetwork
     ``dropout_structure`` when stored.
 
 vae
-    ``latent_channels``, ``layout`` (``ldm|diffusers``), ``baked_in_checkpoint_prefix``
+    ``latent_channels``, ``channels`` (first block width: 128 for every SD-family
+    VAE), ``layout`` (``ldm|diffusers``), ``baked_in_checkpoint_prefix``
     (``first_stage_model.``/``vae.`` when the keys still carry it, else None),
     ``encoder``, ``decoder``, ``quant_conv``, ``training_state`` (``loss.*`` keys).
 
@@ -82,6 +87,19 @@ other
     vae-approx: ``architecture`` (``taesd|a1111-vae-approx``), ``latent_channels``;
     text-encoder: ``encoder``, ``width``, ``layers``, ``layout``; motion-module:
     ``mid_block``, ``max_frames``; unknown: ``tensors`` (count), ``sample_keys``.
+
+Matching assets to a base by widths
+    Structure decides the kind, widths only the base: a file whose widths no
+    family has (the render engine's tiny test models) keeps its kind, gets base
+    ``unknown`` without candidates, and carries the widths to match it to a
+    checkpoint of the same architecture (:data:`WIDTH_DETAILS`):
+
+    - checkpoint/UNet ``context_dim`` = LoRA ``context_dim`` (when the LoRA patches
+      ``attn2``); checkpoint ``text_widths`` = LoRA ``text_widths``;
+    - embedding ``widths`` ⊆ checkpoint ``text_widths`` (``width`` is the first);
+    - hypernetwork ``widths`` ∋ checkpoint ``context_dim`` (A1111 picks that pair);
+    - VAE ``channels``/``latent_channels`` = checkpoint ``vae_channels``/
+      ``vae_latent_channels``.
 """
 
 from __future__ import annotations
@@ -240,6 +258,11 @@ def _apply_hints(
                 allowed = ", ".join(c.value for c in candidates)
                 warnings.append(f"{hint.says()} but shapes allow only {allowed}")
                 break
+        # Only the file's own metadata: pickled values name a checkpoint (sd_checkpoint_name),
+        # which says nothing about the widths.
+        claims = metadata_base_hints(view.metadata)
+        if not candidates and claims and _widths_of_no_family(found):
+            warnings.append(f"{claims[0].says()} but its widths match no known family")
 
     if found.kind in (Kind.CHECKPOINT, Kind.OTHER) and (
         found.kind is Kind.CHECKPOINT or found.component is Component.DIFFUSION_MODEL
@@ -258,6 +281,16 @@ def _apply_hints(
     _kind_hints(found, view, filename)
     _extension_hints(found, index.format, filename)
     details["hints"] = hints_digest(view)
+
+
+#: Detail keys that carry the widths assets are matched to a base by (see the module
+#: doc); a base-like kind that set them and still says ``unknown`` found widths no family has.
+WIDTH_DETAILS = ("context_dim", "text_widths", "width", "widths", "channels")
+_WIDTH_KINDS = frozenset({Kind.CHECKPOINT, Kind.LORA, Kind.EMBEDDING, Kind.HYPERNETWORK, Kind.VAE})
+
+
+def _widths_of_no_family(found: Classification) -> bool:
+    return found.kind in _WIDTH_KINDS and any(found.details.get(k) for k in WIDTH_DETAILS)
 
 
 def _prediction(found: Classification, view: View, filename: str | None) -> None:

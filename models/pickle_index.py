@@ -20,22 +20,15 @@ from __future__ import annotations
 import struct
 from collections import Counter
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
-from ._pickle_vm import (
-    MAX_PICKLE_BYTES,
-    Machine,
-    Opaque,
-    PickleError,
-    Source,
-    TensorRef,
-    TruncatedPickle,
-)
-from ._torch_types import EXTRA_WIDTHS, LEGACY_MAGIC, LEGACY_PROTOCOL_VERSION
-from ._zip import ZipDirectory, ZipError, crc_matches, read_at, read_directory, read_member
+from ._pickle_vm import Opaque, PickleError, TensorRef, TruncatedPickle
+from ._torch_file import TorchFile, dtype_width
+from ._torch_types import LEGACY_PROTOCOL_VERSION
+from ._zip import ZipError, crc_matches
 from .errors import InvalidFileError
 from .kinds import FileFormat
-from .tensor_index import DTYPE_WIDTHS, TensorIndex, TensorInfo
+from .tensor_index import TensorIndex, TensorInfo
 
 #: Lists and tuples of scalars up to this length are values; longer ones are skipped.
 MAX_VALUE_LIST = 64
@@ -70,20 +63,24 @@ def read_pickle_index(path: Path, fmt: FileFormat) -> TensorIndex:
     """
     if fmt not in (FileFormat.TORCH_ZIP, FileFormat.TORCH_LEGACY):
         raise InvalidFileError(f"not a torch pickle file (format {fmt.value})")
-    with open(path, "rb", buffering=0) as fh:
-        size = fh.seek(0, 2)
-        try:
-            if fmt is FileFormat.TORCH_ZIP:
-                return _read_zip(fh, size)
-            return _read_legacy(fh, size)
-        except InvalidFileError:
-            raise
-        except TruncatedPickle as exc:
-            raise InvalidFileError(f"truncated file: {exc}") from None
-        except ZipError as exc:
-            raise InvalidFileError(f"corrupt torch zip: {exc}") from None
-        except _MALFORMED as exc:
-            raise InvalidFileError(f"unreadable pickle: {_one_line(exc)}") from None
+    with TorchFile.open(path, fmt) as torch_file:
+        return index_torch_file(torch_file)
+
+
+def index_torch_file(torch_file: TorchFile) -> TensorIndex:
+    """:func:`read_pickle_index` of a file already open (shares reads with the scanner)."""
+    try:
+        if torch_file.format is FileFormat.TORCH_ZIP:
+            return _read_zip(torch_file)
+        return _read_legacy(torch_file)
+    except InvalidFileError:
+        raise
+    except TruncatedPickle as exc:
+        raise InvalidFileError(f"truncated file: {exc}") from None
+    except ZipError as exc:
+        raise InvalidFileError(f"corrupt torch zip: {exc}") from None
+    except _MALFORMED as exc:
+        raise InvalidFileError(f"unreadable pickle: {_one_line(exc)}") from None
 
 
 def _one_line(exc: BaseException) -> str:
@@ -94,56 +91,41 @@ def _one_line(exc: BaseException) -> str:
 # --- torch zip ---------------------------------------------------------------------------------
 
 
-def torch_zip_prefix(directory: ZipDirectory) -> str:
-    """The archive folder torch reads: the top folder of the first member (as torch does)."""
-    if not directory.members:
-        raise InvalidFileError("empty zip archive: not a torch checkpoint")
-    first = directory.members[0].name
-    if "/" not in first:
-        raise InvalidFileError("zip members are not inside a folder: not a torch checkpoint")
-    return first.split("/", 1)[0]
-
-
-def _read_zip(fh: BinaryIO, size: int) -> TensorIndex:
-    directory = read_directory(fh, size)
-    prefix = torch_zip_prefix(directory)
-    members = {m.name: m for m in reversed(directory.members)}
-    pkl = members.get(f"{prefix}/data.pkl")
+def _read_zip(torch_file: TorchFile) -> TensorIndex:
+    directory = torch_file.directory()
+    prefix = torch_file.prefix()
+    pkl = torch_file.main_member()
     if pkl is None:
         raise InvalidFileError(f"zip has no {prefix}/data.pkl: not a torch checkpoint")
-    data = read_member(fh, pkl, directory, MAX_PICKLE_BYTES)
-    if not crc_matches(pkl, data):
+    if not crc_matches(pkl, torch_file.main_bytes()):
         raise InvalidFileError("data.pkl fails its CRC check (corrupt or tampered file)")
-    machine = Machine()
-    root = machine.run(Source.from_bytes(data))
+    run = torch_file.main_run()
+    if run.error is not None:
+        raise run.error
     index = TensorIndex(format=FileFormat.TORCH_ZIP)
-    refs = _Flattener(index).run(root)
+    refs = _Flattener(index).run(run.value)
     tops = {m.name.split("/", 1)[0] for m in directory.members}
     if len(tops) > 1:
         index.warnings.append(f"zip has {len(tops)} top folders; torch reads {prefix}/ only")
     for name, ref in refs:
         if ref.storage is None:
             continue
-        member = members.get(f"{prefix}/data/{ref.storage.key}")
+        member = torch_file.member(f"{prefix}/data/{ref.storage.key}")
         if member is None:
             raise InvalidFileError(
                 f"tensor {name!r} refers to storage {ref.storage.key!r}, missing from the archive"
             )
         _check_extent(name, ref, member.size)
-    order = members.get(f"{prefix}/byteorder")
+    order = torch_file.member(f"{prefix}/byteorder")
     if order is not None and order.size <= 16:
-        text = read_member(fh, order, directory, 16).strip()
+        text = torch_file.member_bytes(order, 16).strip()
         if text not in (b"", b"little"):
             index.warnings.append(f"storages are stored {text.decode('latin-1')}-endian")
     return index
 
 
-def _width(dtype: str) -> int | None:
-    return DTYPE_WIDTHS.get(dtype) or EXTRA_WIDTHS.get(dtype)
-
-
 def _check_extent(name: str, ref: TensorRef, available_bytes: int) -> None:
-    width = _width(ref.dtype)
+    width = dtype_width(ref.dtype)
     if width is None:
         return
     need = ref.extent * width
@@ -157,62 +139,43 @@ def _check_extent(name: str, ref: TensorRef, available_bytes: int) -> None:
 # --- legacy ------------------------------------------------------------------------------------
 
 
-def _read_legacy(fh: BinaryIO, size: int) -> TensorIndex:
-    machine = Machine()
-    src = Source(fh, 0, size)
+def _read_legacy(torch_file: TorchFile) -> TensorIndex:
+    run = torch_file.legacy_run()
     index = TensorIndex(format=FileFormat.TORCH_LEGACY)
-    magic = machine.run(src)
-    if magic != LEGACY_MAGIC or isinstance(magic, bool):
+
+    def value(number: int) -> Any:
+        """The value of pickle ``number`` (from 1), or the error that stopped it."""
+        if len(run.values) >= number:
+            return run.values[number - 1]
+        assert run.failure is not None
+        raise run.failure[2]
+
+    magic = value(1)
+    if run.plain:
         index.warnings.append("a plain pickle, not written by torch.save")
         _Flattener(index).run(magic)
         return index
-    version = machine.run(src)
+    version = value(2)
     if version != LEGACY_PROTOCOL_VERSION:
         raise InvalidFileError(f"unsupported legacy torch protocol version {version!r}")
-    sys_info = machine.run(src)
+    sys_info = value(3)
     if isinstance(sys_info, dict) and sys_info.get("little_endian") is False:
         index.warnings.append("storages are stored big-endian")
-    root = machine.run(src)
-    refs = _Flattener(index).run(root)
-    keys = machine.run(src)
-    if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+    refs = _Flattener(index).run(value(4))
+    value(5)
+    if run.storage_keys is None:
         raise InvalidFileError("legacy storage key list is missing or malformed")
-    counts = walk_legacy_storages(fh, src.tell(), size, keys, machine, index.warnings)
+    if run.walk_error is not None:
+        raise run.walk_error
+    index.warnings.extend(run.walk_warnings)
+    counts = run.counts or {}
     for name, ref in refs:
         if ref.storage is None or ref.storage.is_view or ref.storage.key not in counts:
             continue
-        width = _width(ref.storage.dtype or "")
+        width = dtype_width(ref.storage.dtype or "")
         if width is not None:
             _check_extent(name, ref, counts[ref.storage.key] * width)
     return index
-
-
-def walk_legacy_storages(
-    fh: BinaryIO, pos: int, size: int, keys: list[str], machine: Machine, warnings: list[str]
-) -> dict[str, int]:
-    """Element count of each raw storage, following the 8-byte size before each one.
-
-    Reads 8 bytes per storage; raises InvalidFileError when the file ends early.
-    """
-    counts: dict[str, int] = {}
-    for key in keys:
-        ref = machine.storages.get(key)
-        width = None if ref is None or ref.dtype is None else _width(ref.dtype)
-        if width is None:
-            warnings.append(f"cannot size storage {key!r}; storage data not checked")
-            break
-        try:
-            (count,) = struct.unpack("<q", read_at(fh, pos, 8))
-        except ZipError:
-            count = -1
-        end = pos + 8 + count * width
-        if count < 0 or end > size:
-            raise InvalidFileError(
-                f"truncated file: storage {key!r} ends past the end of the file ({size} bytes)"
-            )
-        counts[key] = count
-        pos = end
-    return counts
 
 
 # --- object graph → dotted names -------------------------------------------------------------

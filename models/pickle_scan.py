@@ -20,10 +20,18 @@ nested archives, truncated pickles, local headers that disagree with the
 central directory) is ``unscannable``, never ``safe``. The worst verdict of
 all pickles wins (:func:`~.kinds.worst`).
 
-In a torch zip every ``*.pkl`` member is scanned in full. Every other
-member's first bytes are checked for nested archives and, when they start
-with a pickle opcode, trial-run for up to 1 MiB: globals with well-formed
-names found there count like any other (a pickle hidden under another name).
+In a torch zip every ``*.pkl`` member is scanned in full. Every other member
+is checked for a nested archive and trial-run as a hidden pickle (a loader
+other than torch may unpickle it): globals with well-formed names found
+there count like any other. What that costs is kept small for the members
+that make up nearly all of a checkpoint, its storages: a member named
+``<prefix>/data/<digits>`` whose exact size is what ``data.pkl`` asks for
+gets only its first :data:`STORAGE_HEAD` bytes read, in the same read as its
+local header. The trial run starts on those bytes and reads on (512 bytes
+at a time, up to 1 MiB) only while they keep parsing, which random tensor
+bytes stop doing within a few opcodes; a head that could open a tar archive
+is read on to 512 bytes for the tar magic. Other members get 512 bytes up
+front. An SD1 ``.ckpt`` (1136 members) is classified from ~0.5 MiB.
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ import itertools
 import re
 import zlib
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -41,27 +50,17 @@ from typing import BinaryIO
 from ._pickle_vm import (
     MAX_PICKLE_BYTES,
     OPCODES,
+    Finding,
     Machine,
     PickleError,
     Source,
     read_opcodes,
 )
-from ._torch_types import LEGACY_MAGIC, STORAGE_DTYPES, TORCH_DTYPE_NAMES
-from ._zip import (
-    DEFLATED,
-    STORED,
-    ZipDirectory,
-    ZipError,
-    ZipMember,
-    crc_matches,
-    member_data_offset,
-    read_at,
-    read_directory,
-    read_member,
-)
+from ._torch_file import LEGACY_PICKLES, PickleRun, TorchFile
+from ._torch_types import STORAGE_DTYPES, TORCH_DTYPE_NAMES
+from ._zip import DEFLATED, STORED, LocalHead, ZipError, ZipMember, crc_matches, read_at
 from .errors import InvalidFileError
 from .kinds import FileFormat, Verdict, worst
-from .pickle_index import walk_legacy_storages
 from .report import Safety
 from .safetensors_index import read_safetensors_index
 
@@ -340,7 +339,14 @@ _PY2_RENAMES = {"__builtin__": "builtins", "copy_reg": "copyreg"}
 
 #: Trial runs of members not named ``*.pkl`` stop after this many bytes.
 HIDDEN_PICKLE_LIMIT = 1 << 20
+#: First bytes read of a member that is not a pickle: enough for every archive magic.
 _PEEK = 512
+#: First bytes read of a storage ``data.pkl`` refers to: every archive magic but tar's
+#: (at byte 257; a head that looks like a tar member name is read on to 512 bytes), and
+#: enough opcodes that random tensor bytes almost always break the trial run already.
+STORAGE_HEAD = 32
+#: A trial run that outlives the bytes in hand reads on in steps this small.
+_TRIAL_CHUNK = 512
 
 
 def judge_global(name: str) -> Verdict:
@@ -377,36 +383,29 @@ def _is_dangerous(name: str) -> bool:
 class _Scan:
     """Accumulates globals and problems over every pickle of one file."""
 
-    machine: Machine = field(default_factory=Machine)
+    #: Every global named, in first-seen order, with where it was first seen.
     where: dict[str, str] = field(default_factory=dict)
     problems: list[tuple[Verdict, str]] = field(default_factory=list)
 
     def problem(self, verdict: Verdict, message: str) -> None:
         self.problems.append((verdict, message))
 
-    def ran(self, where: str) -> None:
-        """Remember where globals first seen since the last call came from."""
-        for name in self.machine.globals:
+    def absorb(self, names: Iterable[str], findings: Iterable[Finding], where: str) -> None:
+        """Globals and structural findings of one pickle found at ``where``."""
+        for name in names:
             self.where.setdefault(name, where)
-        for finding in self.machine.findings:
+        for finding in findings:
             verdict = Verdict.DANGEROUS if finding.dangerous else Verdict.SUSPICIOUS
             self.problem(verdict, f"{finding.message} in {where}")
-        self.machine.findings.clear()
-
-    def add_foreign(self, names: list[str], where: str) -> None:
-        for name in names:
-            if name not in self.where:
-                self.machine.globals.append(name)
-                self.where[name] = where
 
     def result(self) -> Safety:
-        names = tuple(self.machine.globals)
+        names = tuple(self.where)
         judged: list[tuple[Verdict, str]] = []
         unknown: list[str] = []
         for name in names:
             verdict = judge_global(name)
             if verdict is Verdict.DANGEROUS:
-                judged.append((verdict, f"dangerous global {name} in {self.where.get(name)}"))
+                judged.append((verdict, f"dangerous global {name} in {self.where[name]}"))
             elif verdict is Verdict.SUSPICIOUS:
                 unknown.append(name)
         if unknown:
@@ -438,14 +437,21 @@ def scan_pickles(path: Path, fmt: FileFormat) -> Safety:
             Verdict.UNSCANNABLE,
             reason="not a safetensors or torch file; what loading it runs cannot be told",
         )
+    try:
+        with TorchFile.open(path, fmt) as torch_file:
+            return scan_torch_file(torch_file)
+    except OSError as exc:
+        return Safety(Verdict.UNSCANNABLE, reason=f"cannot read the file: {exc.strerror or exc}")
+
+
+def scan_torch_file(torch_file: TorchFile) -> Safety:
+    """:func:`scan_pickles` of a torch file already open (shares reads with the index)."""
     scan = _Scan()
     try:
-        with open(path, "rb", buffering=0) as fh:
-            size = fh.seek(0, 2)
-            if fmt is FileFormat.TORCH_ZIP:
-                _scan_zip(fh, size, scan)
-            else:
-                _scan_legacy(fh, size, scan)
+        if torch_file.format is FileFormat.TORCH_ZIP:
+            _scan_zip(torch_file, scan)
+        else:
+            _scan_legacy(torch_file, scan)
     except OSError as exc:
         scan.problem(Verdict.UNSCANNABLE, f"cannot read the file: {exc.strerror or exc}")
     except Exception as exc:  # a safety gate must answer, and never "safe" after a surprise
@@ -456,21 +462,22 @@ def scan_pickles(path: Path, fmt: FileFormat) -> Safety:
 # --- one pickle ----------------------------------------------------------------------------------
 
 
-def _run_pickle(scan: _Scan, src: Source, where: str, rescue: bytes | None) -> object:
-    """Run one pickle on the shared machine; on failure list what the rest names."""
-    try:
-        value = scan.machine.run(src)
-    except PickleError as exc:
-        scan.ran(where)
-        scan.problem(Verdict.UNSCANNABLE, f"{where}: {exc}")
+def _absorb_run(scan: _Scan, run: PickleRun, where: str, rescue: bytes | None) -> None:
+    """What one pickle run named; on failure, also what the rest of its bytes name."""
+    scan.absorb(run.machine.globals, run.machine.findings, where)
+    if run.error is not None:
+        scan.problem(Verdict.UNSCANNABLE, f"{where}: {run.error}")
         if rescue is not None:
-            scan.add_foreign(_linear_globals(rescue), where)
-        return _FAILED
-    scan.ran(where)
-    return value
+            scan.absorb(_linear_globals(rescue), (), where)
 
 
-_FAILED = object()
+def _run_pickle(data: bytes) -> PickleRun:
+    run = PickleRun(Machine())
+    try:
+        run.value = run.machine.run(Source.from_bytes(data))
+    except PickleError as exc:
+        run.error = exc
+    return run
 
 
 _STRING_OPS = frozenset(
@@ -539,9 +546,18 @@ def _archive_kind(head: bytes) -> str | None:
     return None
 
 
-def _scan_zip(fh: BinaryIO, size: int, scan: _Scan) -> None:
+#: A tar archive opens with a member name: printable text, then NUL padding.
+_TAR_NAME = re.compile(rb"[\x20-\x7e]+(?:\x00|\Z)")
+
+
+def _may_be_tar(head: bytes) -> bool:
+    """Could ``head`` open a tar archive? (its magic sits at byte 257, past a short head)"""
+    return _TAR_NAME.match(head) is not None
+
+
+def _scan_zip(torch_file: TorchFile, scan: _Scan) -> None:
     try:
-        directory = read_directory(fh, size)
+        directory = torch_file.directory()
     except ZipError as exc:
         scan.problem(Verdict.UNSCANNABLE, f"corrupt zip: {exc}")
         return
@@ -549,37 +565,46 @@ def _scan_zip(fh: BinaryIO, size: int, scan: _Scan) -> None:
     for name, count in counts.items():
         if count > 1:
             scan.problem(Verdict.UNSCANNABLE, f"zip names member {name!r} {count} times")
-    pickles = [m for m in directory.members if m.name.lower().endswith(".pkl")]
+    pickles = {id(m) for m in directory.members if m.name.lower().endswith(".pkl")}
     if not pickles:
         scan.problem(Verdict.UNSCANNABLE, "zip holds no .pkl member: not a torch checkpoint")
+    main = torch_file.main_member()
+    storages = torch_file.storage_members()
     spans: list[tuple[int, int, str]] = []
     for member in directory.members:
         what = f"member {member.name!r}"
         if member.encrypted:
             scan.problem(Verdict.UNSCANNABLE, f"{what} is encrypted")
             continue
+        storage = member is not main and member.name in storages
+        if id(member) in pickles:
+            want = 0
+        elif storage:
+            want = STORAGE_HEAD
+        else:
+            want = _PEEK
         try:
-            start = member_data_offset(fh, member, directory)
+            local = torch_file.local_head(member, want)
         except ZipError as exc:
             scan.problem(Verdict.UNSCANNABLE, f"corrupt zip: {exc}")
             continue
-        spans.append((member.header_offset, start + member.compressed_size, member.name))
-        if member in pickles:
-            _scan_pickle_member(fh, member, directory, scan)
+        spans.append((member.header_offset, local.start + member.compressed_size, member.name))
+        if id(member) in pickles:
+            _scan_pickle_member(torch_file, member, member is main, scan)
         else:
-            _peek_member(fh, member, start, scan)
+            _peek_member(torch_file, member, local, scan, storage=storage)
     spans.sort()
     for (_, end, name), (begin, _, other) in itertools.pairwise(spans):
         if end > begin:
             scan.problem(Verdict.UNSCANNABLE, f"zip members {name!r} and {other!r} overlap")
 
 
-def _scan_pickle_member(
-    fh: BinaryIO, member: ZipMember, directory: ZipDirectory, scan: _Scan
-) -> None:
+def _scan_pickle_member(torch_file: TorchFile, member: ZipMember, main: bool, scan: _Scan) -> None:
     where = member.name
     try:
-        data = read_member(fh, member, directory, MAX_PICKLE_BYTES)
+        data = (
+            torch_file.main_bytes() if main else torch_file.member_bytes(member, MAX_PICKLE_BYTES)
+        )
     except ZipError as exc:
         scan.problem(Verdict.UNSCANNABLE, f"cannot read {where}: {exc}")
         return
@@ -589,19 +614,35 @@ def _scan_pickle_member(
     if kind is not None:
         scan.problem(Verdict.UNSCANNABLE, f"{where} is a {kind} archive inside the archive")
         return
-    _run_pickle(scan, Source.from_bytes(data), where, rescue=data)
+    run = torch_file.main_run() if main else _run_pickle(data)
+    _absorb_run(scan, run, where, rescue=data)
 
 
-def _peek_member(fh: BinaryIO, member: ZipMember, start: int, scan: _Scan) -> None:
-    """Nested archives and hidden pickles in a member that is not a ``.pkl``."""
+def _peek_member(
+    torch_file: TorchFile, member: ZipMember, local: LocalHead, scan: _Scan, *, storage: bool
+) -> None:
+    """Nested archives and hidden pickles in a member that is not a ``.pkl``.
+
+    ``local.data`` holds the member's first bytes: :data:`_PEEK` of them, or
+    only :data:`STORAGE_HEAD` for a storage ``data.pkl`` refers to. The
+    pickle trial runs on those bytes first and reads on only while they
+    parse (random tensor bytes break within a few opcodes).
+    """
     if member.size == 0:
         return
     what = f"member {member.name!r}"
+    start = local.start
     if member.method == STORED:
-        head = read_at(fh, start, min(member.size, _PEEK))
-        source = Source(fh, start, start + member.size, limit=HIDDEN_PICKLE_LIMIT, chunk=4096)
+        head = local.data[:_PEEK]
+        source = Source(
+            _Prefetched(torch_file.fh, start, local.data),
+            start,
+            start + member.size,
+            limit=HIDDEN_PICKLE_LIMIT,
+            chunk=_TRIAL_CHUNK,
+        )
     elif member.method == DEFLATED:
-        raw = read_at(fh, start, min(member.compressed_size, HIDDEN_PICKLE_LIMIT))
+        raw = read_at(torch_file.fh, start, min(member.compressed_size, HIDDEN_PICKLE_LIMIT))
         try:
             data = zlib.decompressobj(-15).decompress(raw, HIDDEN_PICKLE_LIMIT)
         except zlib.error:
@@ -614,11 +655,13 @@ def _peek_member(fh: BinaryIO, member: ZipMember, start: int, scan: _Scan) -> No
             Verdict.UNSCANNABLE, f"{what} uses compression method {member.method}, not scanned"
         )
         return
+    if storage and member.method == STORED and _may_be_tar(head) and len(head) < _PEEK:
+        head = torch_file.local_head(member, _PEEK).data
     kind = _archive_kind(head)
     if kind is not None:
         scan.problem(Verdict.UNSCANNABLE, f"{what} is a {kind} archive inside the archive")
         return
-    if head[0] not in OPCODES:
+    if not head or head[0] not in OPCODES:
         return
     trial = Machine()
     with contextlib.suppress(PickleError):
@@ -626,36 +669,55 @@ def _peek_member(fh: BinaryIO, member: ZipMember, start: int, scan: _Scan) -> No
     # Random tensor bytes may parse for a few opcodes; only well-formed names count.
     names = [n for n in trial.globals if _IDENTIFIER_PATH.match(n)]
     if names:
-        scan.add_foreign(names, f"{member.name} (a pickle under another name)")
-        for finding in trial.findings:
-            verdict = Verdict.DANGEROUS if finding.dangerous else Verdict.SUSPICIOUS
-            scan.problem(verdict, f"{finding.message} in {member.name}")
+        scan.absorb(names, trial.findings, f"{member.name} (a pickle under another name)")
+
+
+class _Prefetched:
+    """A file whose bytes at ``start`` are already in hand: reads there cost nothing."""
+
+    __slots__ = ("_data", "_fh", "_pos", "_start")
+
+    def __init__(self, fh: BinaryIO, start: int, data: bytes) -> None:
+        self._fh, self._start, self._data, self._pos = fh, start, data, start
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        self._pos = offset
+        return offset
+
+    def read(self, n: int) -> bytes:
+        at = self._pos - self._start
+        if 0 <= at < len(self._data):
+            data = self._data[at : at + n]
+        else:
+            self._fh.seek(self._pos)
+            data = self._fh.read(n)
+        self._pos += len(data)
+        return data
 
 
 # --- legacy ------------------------------------------------------------------------------------
 
-_LEGACY_PICKLES = ("magic number", "protocol version", "system info", "object", "storage keys")
 
-
-def _scan_legacy(fh: BinaryIO, size: int, scan: _Scan) -> None:
-    src = Source(fh, 0, size)
-    for number, label in enumerate(_LEGACY_PICKLES, start=1):
-        start = src.tell()
-        where = f"pickle {number} ({label})"
-        value = _run_pickle(scan, src, where, rescue=None)
-        if value is _FAILED:
-            end = min(size, start + MAX_PICKLE_BYTES)
-            scan.add_foreign(_linear_globals(read_at(fh, start, end - start)), where)
-            return
-        if number == 1 and (value != LEGACY_MAGIC or isinstance(value, bool)):
-            # torch.load stops after this pickle; it is a plain pickle, judged by its globals.
-            return
-    # The raw storages hold no code, but a file that ends early was not read completely.
-    keys = value if isinstance(value, list) and all(isinstance(k, str) for k in value) else None
-    if keys is None:
-        scan.problem(Verdict.UNSCANNABLE, "legacy storage key list is malformed")
+def _scan_legacy(torch_file: TorchFile, scan: _Scan) -> None:
+    run = torch_file.legacy_run()
+    globals_, findings = run.machine.globals, run.machine.findings
+    seen = (0, 0)
+    for number, mark in enumerate(run.marks, start=1):
+        where = f"pickle {number} ({LEGACY_PICKLES[number - 1]})"
+        scan.absorb(globals_[seen[0] : mark[0]], findings[seen[1] : mark[1]], where)
+        seen = mark
+    if run.failure is not None:
+        number, start, exc = run.failure
+        where = f"pickle {number} ({LEGACY_PICKLES[number - 1]})"
+        scan.absorb(globals_[seen[0] :], findings[seen[1] :], where)
+        scan.problem(Verdict.UNSCANNABLE, f"{where}: {exc}")
+        end = min(torch_file.size, start + MAX_PICKLE_BYTES)
+        scan.absorb(_linear_globals(read_at(torch_file.fh, start, end - start)), (), where)
         return
-    try:
-        walk_legacy_storages(fh, src.tell(), size, keys, scan.machine, [])
-    except InvalidFileError as exc:
-        scan.problem(Verdict.UNSCANNABLE, str(exc))
+    if run.plain:
+        return  # torch.load stops after this pickle; it is a plain pickle, judged by its globals.
+    # The raw storages hold no code, but a file that ends early was not read completely.
+    if run.storage_keys is None:
+        scan.problem(Verdict.UNSCANNABLE, "legacy storage key list is malformed")
+    elif run.walk_error is not None:
+        scan.problem(Verdict.UNSCANNABLE, str(run.walk_error))

@@ -93,11 +93,14 @@ class TensorData:
     """A tensor to write: shape, safetensors dtype name, and raw little-endian bytes.
 
     ``data=None`` writes zeros; otherwise ``len(data)`` must equal the byte size.
+    ``head`` (with ``data=None``) are the first bytes, zeros after them: big
+    sparse test files whose tensors still start like real ones.
     """
 
     shape: tuple[int, ...]
     dtype: str = "F16"
     data: bytes | None = None
+    head: bytes = b""
 
     def __post_init__(self) -> None:
         shape = tuple(self.shape)
@@ -111,6 +114,8 @@ class TensorData:
                 f"{len(self.data)} bytes given for shape {shape} of {self.dtype}"
                 f" ({self.nbytes} needed)"
             )
+        if self.head and (self.data is not None or len(self.head) > self.nbytes):
+            raise ValueError("head needs data=None and at most the tensor's byte size")
 
     @property
     def numel(self) -> int:
@@ -161,7 +166,7 @@ class TensorData:
         """The values as Python numbers (flat, row-major); zeros for ``data=None``."""
         if self.dtype in ("F8_E4M3", "F8_E5M2"):
             raise ValueError(f"values() does not decode {self.dtype}")
-        data = self.data if self.data is not None else bytes(self.nbytes)
+        data = self.data if self.data is not None else self.head.ljust(self.nbytes, b"\0")
         if self.dtype == "BF16":
             halves = struct.unpack(f"<{self.numel}H", data)
             return list(
@@ -382,7 +387,7 @@ def _write_torch_zip(
         for key, tensor in pickler.storages:
             name = f"{archive_name}/data/{key}"
             if tensor.data is None:
-                zw.add_zeros(name, tensor.nbytes)
+                zw.add_zeros(name, tensor.nbytes, head=tensor.head)
             else:
                 zw.add(name, tensor.data)
         zw.add(f"{archive_name}/version", b"3\n")
@@ -420,7 +425,8 @@ def write_torch_legacy(path: Path, obj: Any) -> None:
 
 def _write_data(fh: BinaryIO, tensor: TensorData) -> None:
     if tensor.data is None:
-        fh.seek(tensor.nbytes, os.SEEK_CUR)
+        fh.write(tensor.head)
+        fh.seek(tensor.nbytes - len(tensor.head), os.SEEK_CUR)
     else:
         fh.write(tensor.data)
 

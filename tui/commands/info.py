@@ -56,12 +56,12 @@ def info(paths: tuple[Path, ...], as_json: bool, no_hash: bool) -> None:
 
 def _expand(paths: tuple[Path, ...], warn: Any) -> Iterator[Path]:
     """Each explicit path as given; directories walked for model files, sorted."""
-    from sdhub.models.layouts import MODEL_SUFFIXES
-
     for path in paths:
         if not path.is_dir():
             yield path  # a file, or something missing that the inspector reports
             continue
+        from sdhub.models.layouts import MODEL_SUFFIXES  # only for folders: start-up counts
+
         found = False
         for root, dirs, files in os.walk(path):
             dirs.sort()

@@ -6,7 +6,6 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
-from sdhub.models.kinds import Base, Kind
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -52,13 +51,28 @@ def _find(catalog: Catalog, ref: str, *, previews: bool = False) -> Asset:
             _ref_failed(exc)
 
 
+class _VocabChoice(click.Choice):
+    """``click.Choice`` over the values of a :mod:`sdhub.models.kinds` enum, looked up
+    when click first needs them: loading this module imports only click."""
+
+    def __init__(self, enum_name: str) -> None:  # no super().__init__: choices are lazy
+        self._enum_name = enum_name
+        self.case_sensitive = True
+
+    @property
+    def choices(self) -> tuple[str, ...]:  # type: ignore[override]
+        from sdhub.models import kinds
+
+        return tuple(member.value for member in getattr(kinds, self._enum_name))
+
+
 # --------------------------------------------------------------------------------------
 # ls
 
 
 @click.command("ls")
-@click.option("--kind", type=click.Choice([k.value for k in Kind]), help="Only this kind.")
-@click.option("--base", type=click.Choice([b.value for b in Base]), help="Only this base family.")
+@click.option("--kind", type=_VocabChoice("Kind"), help="Only this kind.")
+@click.option("--base", type=_VocabChoice("Base"), help="Only this base family.")
 @click.option(
     "--query", "-q", help="Match name, path, trigger words, Civitai names or a hash prefix."
 )
@@ -85,6 +99,7 @@ def ls(kind: str | None, base: str | None, query: str | None, missing: bool, as_
 def _ls_table(assets: list[Asset]) -> None:
     from rich.table import Table
     from sdhub.catalog import format_weight
+    from sdhub.models.kinds import Kind
 
     from ..output import stdout_console
 
