@@ -8,6 +8,7 @@ machines of one kind.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -16,8 +17,9 @@ import shutil
 import struct
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from math import prod
 from pathlib import Path
@@ -59,6 +61,24 @@ def machine_line() -> str:
         f"{cpu}, {cores()} CPUs usable of {os.cpu_count()}, SHA-NI {'yes' if sha_ni else 'no'}, "
         f"Python {platform.python_version()}, {platform.system()} {platform.release()}"
     )
+
+
+def header(title: str) -> None:
+    """A benchmark's section title and the machine it runs on."""
+    print(f"## {title}\n")
+    print(f"Machine: {machine_line()}; load average before: {load_average()}\n")
+
+
+@contextlib.contextmanager
+def bench_folder(path: Path | None, prefix: str = "sdhub-bench-") -> Iterator[Path]:
+    """The folder for the test files: ``path`` (made if needed, kept: multi-GB files are
+    made once) or a temporary one (removed afterwards)."""
+    if path is not None:
+        path.mkdir(parents=True, exist_ok=True)
+        yield path
+        return
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        yield Path(tmp)
 
 
 def load_average() -> str:

@@ -21,15 +21,15 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 from _common import (
     GIB,
     MIB,
+    bench_folder,
+    header,
     load_average,
-    machine_line,
     table,
     write_safetensors_sized,
     write_torch_checkpoint,
@@ -42,13 +42,9 @@ def main() -> int:
     parser.add_argument("--path", type=Path, help="folder for the test files (kept); default: temp")
     parser.add_argument("--skip-legacy", action="store_true", help="no legacy torch file")
     args = parser.parse_args()
-    print("## Classification: bytes read from multi-GB files\n")
-    print(f"Machine: {machine_line()}; load average before: {load_average()}\n")
-    if args.path:
-        args.path.mkdir(parents=True, exist_ok=True)
-        return run(args.path, args.skip_legacy)
-    with tempfile.TemporaryDirectory(prefix="sdhub-bench-") as tmp:
-        return run(Path(tmp), args.skip_legacy)
+    header("Classification: bytes read from multi-GB files")
+    with bench_folder(args.path) as folder:
+        return run(folder, args.skip_legacy)
 
 
 def run(folder: Path, skip_legacy: bool) -> int:

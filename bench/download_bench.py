@@ -30,13 +30,13 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 from _common import (
     GIB,
     MIB,
+    bench_folder,
     have,
     load_average,
     machine_line,
@@ -173,11 +173,8 @@ def main() -> int:
     if not have("curl"):
         print("curl is needed for the reference", file=sys.stderr)
         return 2
-    if args.path:
-        args.path.mkdir(parents=True, exist_ok=True)
-        return bench(args.path, args.size_mib * MIB, args.reps)
-    with tempfile.TemporaryDirectory(prefix="sdhub-dl-bench-") as tmp:
-        return bench(Path(tmp), args.size_mib * MIB, args.reps)
+    with bench_folder(args.path, prefix="sdhub-dl-bench-") as folder:
+        return bench(folder, args.size_mib * MIB, args.reps)
 
 
 def bench(folder: Path, size: int, reps: int) -> int:

@@ -17,7 +17,6 @@ import hashlib
 import json
 import mmap
 import sys
-import tempfile
 import threading
 from pathlib import Path
 
@@ -25,10 +24,11 @@ from _common import (
     GIB,
     MIB,
     Timing,
+    bench_folder,
     cores,
     have,
+    header,
     load_average,
-    machine_line,
     sdhub_command,
     table,
     time_call,
@@ -48,13 +48,9 @@ def main() -> int:
     parser.add_argument("--variants", action="store_true", help="also time design alternatives")
     args = parser.parse_args()
 
-    print("## Hashing: all six hashes vs sha256sum / openssl\n")
-    print(f"Machine: {machine_line()}; load average before: {load_average()}\n")
-    if args.path:
-        args.path.mkdir(parents=True, exist_ok=True)
-        return run(args, args.path)
-    with tempfile.TemporaryDirectory(prefix="sdhub-bench-") as tmp:
-        return run(args, Path(tmp))
+    header("Hashing: all six hashes vs sha256sum / openssl")
+    with bench_folder(args.path) as folder:
+        return run(args, folder)
 
 
 def run(args: argparse.Namespace, folder: Path) -> int:

@@ -15,9 +15,10 @@ import argparse
 import datetime as dt
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+from _common import bench_folder
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "out"
@@ -49,11 +50,8 @@ def main() -> int:
     if not scripts:
         print("no benchmarks found", file=sys.stderr)
         return 2
-    if args.path:
-        args.path.mkdir(parents=True, exist_ok=True)
-        return run(scripts, args.path)
-    with tempfile.TemporaryDirectory(prefix="sdhub-bench-") as tmp:
-        return run(scripts, Path(tmp))
+    with bench_folder(args.path) as folder:
+        return run(scripts, folder)
 
 
 def run(scripts: list[Path], folder: Path) -> int:

@@ -57,7 +57,6 @@ from .library import Library, Placement, judge_placement, open_library
 from .lookups import lookup_of, recently_missed, record_lookups
 from .prompt import PromptSnippet, format_weight, prompt_snippet
 from .remote import (
-    link_to_version,
     record_civitai_model,
     record_civitai_version,
     record_cm_info,
@@ -71,6 +70,7 @@ from .sidecars import (
     find_sidecars,
     import_sidecars,
     merge_a1111,
+    note_written_sidecars,
     sidecar_path,
     write_a1111_sidecar,
 )
@@ -134,7 +134,6 @@ __all__ = [
     "judge_placement",
     "link_by_hash",
     "link_file",
-    "link_to_version",
     "list_assets",
     "load_asset",
     "lookup_of",
@@ -143,6 +142,7 @@ __all__ = [
     "move_record",
     "name_clashes",
     "normpath",
+    "note_written_sidecars",
     "open_catalog",
     "open_library",
     "prompt_snippet",

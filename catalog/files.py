@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sdhub.models.kinds import FileFormat, Kind, Verdict
@@ -243,23 +244,22 @@ def link_file(
 def mark_missing(session: Session, ids: Iterable[int], *, now: datetime | None = None) -> int:
     """Flag rows whose files are gone (kept: a later scan may find them moved)."""
     ids = list(ids)
-    for chunk in _chunks(ids, 500):
-        session.execute(
-            sa.update(LocalFile)
-            .where(LocalFile.id.in_(chunk))
-            .values(missing=True)
-            .execution_options(synchronize_session=False)
-        )
+    _update_files(session, ids, missing=True)
     return len(ids)
 
 
 def touch_seen(session: Session, ids: Iterable[int], now: datetime) -> None:
-    """Record that unchanged files were still there (one UPDATE per 500 rows)."""
-    for chunk in _chunks(list(ids), 500):
+    """Record that unchanged files were still there."""
+    _update_files(session, list(ids), last_seen=now)
+
+
+def _update_files(session: Session, ids: list[int], **values: Any) -> None:
+    """Set columns of many file rows, one UPDATE per 500 ids (bound-parameter limits)."""
+    for chunk in _chunks(ids, 500):
         session.execute(
             sa.update(LocalFile)
             .where(LocalFile.id.in_(chunk))
-            .values(last_seen=now)
+            .values(**values)
             .execution_options(synchronize_session=False)
         )
 

@@ -20,10 +20,10 @@ from sdhub.models.kinds import Base
 from sqlmodel import Session, select
 
 from .coltypes import utcnow
-from .enums import LinkSource, Origin, Site, Source, WeightSource
-from .files import link_file, link_files_to_version
+from .enums import Origin, Site, Source, WeightSource
+from .files import link_files_to_version
 from .knowledge import PreviewInfo, WeightInfo, set_previews, set_trigger_words, set_weight
-from .tables import LocalFile, RemoteFile, RemoteModel, RemoteVersion
+from .tables import RemoteFile, RemoteModel, RemoteVersion
 from .vocab import civitai_base
 from .weights import weight_from_description, weight_from_images, weight_from_settings
 
@@ -572,21 +572,6 @@ def record_hf_file(
         set_trigger_words(session, trigger_words, source=Source.HF, version_id=version.id)
     link_files_to_version(session, version)
     return row
-
-
-# --------------------------------------------------------------------------------------
-# Manual links
-
-
-def link_to_version(
-    session: Session,
-    file: LocalFile,
-    version: RemoteVersion,
-    *,
-    source: LinkSource = LinkSource.USER,
-) -> None:
-    """Link a local file to a version whatever the hashes say (Civitai's hash may be wrong)."""
-    link_file(session, file, version, source=source)
 
 
 def version_by_remote_id(

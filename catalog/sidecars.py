@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -182,16 +182,45 @@ def import_sidecars(
             result.warnings.append(f"{path}: unexpected content ({exc}); ignored")
 
     if changed & set(PREVIEW_SUFFIXES):
-        previews = [found[s] for s in PREVIEW_SUFFIXES if s in found]
-        set_previews(
-            session,
-            [_local_preview(p) for p in previews],
-            source=Source.SIDECAR,
-            file_id=row.id,
-            fresh=fresh,
-        )
+        previews = _set_local_previews(session, row.id, found, fresh=fresh)
         result.imported.extend(p.name for p in previews)
     return result
+
+
+def note_written_sidecars(session: Session, row: LocalFile, written: Iterable[Path]) -> None:
+    """Record sidecars sdhub itself just wrote next to a file, as a scan would have.
+
+    A written preview makes the file's ``sidecar`` previews current; the
+    written files' sizes and times are remembered so the next scan does not
+    import our own files again (a ``.civitai.info`` would only repeat, more
+    poorly, what the API said). Sidecars somebody else wrote are left for
+    the scan to import.
+    """
+    assert row.id is not None
+    written = set(written)
+    found = find_sidecars(row.path)
+    ours = {suffix: p for suffix, p in found.items() if p in written}
+    if ours.keys() & set(PREVIEW_SUFFIXES):
+        _set_local_previews(session, row.id, found)
+    state = dict(row.sidecars or {})
+    state.update(sidecar_state(ours))
+    row.sidecars = state
+    session.add(row)
+
+
+def _set_local_previews(
+    session: Session, file_id: int, found: Mapping[str, Path], *, fresh: bool = False
+) -> list[Path]:
+    """The preview images next to a file become its ``sidecar`` previews (in suffix order)."""
+    previews = [found[s] for s in PREVIEW_SUFFIXES if s in found]
+    set_previews(
+        session,
+        [_local_preview(p) for p in previews],
+        source=Source.SIDECAR,
+        file_id=file_id,
+        fresh=fresh,
+    )
+    return previews
 
 
 def _import_a1111(

@@ -1,14 +1,14 @@
 """Things a person does to one asset from the browser: enrich, place, open, render, trash.
 
 Each is one function the TUI calls from a worker thread; each returns a
-small result with a message fit for a notification, and raises
-:class:`~.errors.HubError` subclasses (whose text says what to do) for the
-network failures of :func:`enrich_asset`.
+small result with a message fit for a notification (a failed look-up
+included); a manual link (:func:`enrich_asset` ``link_to``) raises
+:class:`~.errors.HubError` subclasses, whose text says what to do, when the
+named version cannot be had.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -18,20 +18,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sdhub.catalog import (
-    Catalog,
-    Library,
-    LocalFile,
-    find_sidecars,
-    mark_missing,
-    record_civitai_version,
-    write_a1111_sidecar,
-)
-from sdhub.catalog.errors import SidecarError
-from sdhub.models.layouts import Layout
+from sdhub.catalog import Catalog, Library, LocalFile, find_sidecars, mark_missing
 
 from .civitai import CivitaiClient
-from .errors import HubError
+from .enrich import Enricher, EnrichResult, EnrichStatus, civitai_link_ref
 from .place import Move, MoveStatus, execute_moves, move_file, plan_placement
 from .vocab import kind_of_type
 
@@ -56,30 +46,44 @@ def _row(catalog: Catalog, file_id: int) -> LocalFile:
 
 
 def enrich_asset(
-    catalog: Catalog, client: CivitaiClient, file_id: int, *, layout: Layout | None = None
+    catalog: Catalog,
+    client: CivitaiClient,
+    file_id: int,
+    *,
+    link_to: str | None = None,
+    library: Library | None = None,
+    nsfw: bool = False,
 ) -> ActionResult:
-    """Look the file up on Civitai by its SHA-256; record words, weight, previews, link."""
+    """Look the file up on Civitai by its SHA-256, as ``sdhub enrich`` does.
+
+    Records words, weight, previews and the link; writes ``.civitai.info``, a
+    preview (under the NSFW setting) and the A1111 ``.json`` next to the file;
+    remembers a real "not found" (never a failed look-up). With ``link_to``
+    (``MODEL@VERSION``, a Civitai URL, …) the file is linked to that version
+    instead, whatever the hashes say (``sdhub enrich PATH --civitai``: for
+    files whose published hash is wrong); then a bad reference or a version
+    Civitai cannot give raises :class:`~.errors.HubError`.
+    """
     row = _row(catalog, file_id)
-    if not row.sha256:
-        return ActionResult(False, f"{row.name}: not hashed yet (run a scan)")
-    version = client.version_by_hash(row.sha256)
-    if version is None:
-        return ActionResult(False, f"{row.name}: Civitai does not know this file (by SHA256)")
-    model_json = None
-    if version.model_id is not None:
-        try:
-            model_json = client.model(version.model_id).raw
-        except HubError:
-            model_json = None  # the version alone still carries words, files and hashes
-    with catalog.transaction() as session:
-        record_civitai_version(session, version.raw, model=model_json, site_url=client.base_url)
-    if (layout or Layout.A1111) is Layout.A1111:
-        # Its own transaction, once the version's knowledge is committed.
-        with contextlib.suppress(SidecarError, OSError), catalog.transaction() as session:
-            write_a1111_sidecar(session, file_id)
-    words = ", ".join(version.trained_words) or "no trigger words"
-    title = version.model_name or f"model {version.model_id}"
-    return ActionResult(True, f"{row.name}: {title} · {version.name} ({words})")
+    enricher = Enricher(catalog, client, library=library, previews=True, nsfw=nsfw)
+    if link_to is not None:
+        return _enriched(enricher.link(row, civitai_link_ref(link_to, client)))
+    (result,) = enricher.enrich([row])
+    return _enriched(result)
+
+
+def _enriched(result: EnrichResult) -> ActionResult:
+    if result.status is EnrichStatus.SKIPPED:
+        return ActionResult(False, f"{result.name}: not hashed yet (run a scan)")
+    if result.status is EnrichStatus.NOT_FOUND:
+        return ActionResult(False, f"{result.name}: Civitai does not know this file (by SHA256)")
+    if result.version is None:
+        return ActionResult(False, result.error or f"{result.name}: nothing found")
+    version = result.version
+    words = ", ".join(result.trigger_words or version.trained_words) or "no trigger words"
+    title = version.model_name or (result.model.name if result.model else None)
+    title = title or f"model {version.model_id}"
+    return ActionResult(True, f"{result.name}: {title} · {version.name} ({words})")
 
 
 def label_mismatch(kind_value: str, civitai_type: str | None) -> str | None:

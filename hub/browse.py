@@ -5,8 +5,9 @@ the marks that matter to someone with a library: "already in library" (a
 local file has the published SHA-256) and "update available" (a local file
 came from an older version of the same model). Searching is lazy, page by
 page as the person scrolls (:func:`search`); marks come from the catalog in
-a few queries per page (:func:`mark_hits`); :func:`download_job` turns a
-chosen file into a job for :class:`~.queue.DownloadQueue`.
+a few queries per page (:func:`mark_hits`); :func:`download_request` turns
+a chosen file into the reference :class:`~.queue.DownloadQueue` fetches, as
+``sdhub get`` would.
 """
 
 from __future__ import annotations
@@ -16,16 +17,16 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from sdhub.catalog import Catalog, LocalFile, RemoteModel, RemoteVersion
-from sdhub.catalog.enums import Site
+from sdhub.catalog import Catalog, LocalFile
+from sdhub.catalog.weights import html_to_text
 from sdhub.models.kinds import Base, Kind
 from sqlmodel import select
 
 from .civitai import CivitaiClient, CivitaiFile, CivitaiModel, CivitaiVersion
-from .download import DownloadJob
 from .huggingface import HfClient, HfFile, HfRepo
+from .sync import GetRequest
+from .updates import LocalCivitaiFile, local_civitai_files, newest_update
 from .vocab import base_models_for, types_for_kind
-from .weights import html_to_text
 
 
 class RemoteSite(StrEnum):
@@ -79,7 +80,7 @@ class RemoteFileInfo:
     detail: str = ""  # "SafeTensor fp16 pruned"
     primary: bool = False
     in_library: bool = False
-    #: What :func:`download_job` needs: a CivitaiFile or an HfFile.
+    #: What :func:`download_request` needs: a CivitaiFile or an HfFile.
     source: Any = field(default=None, repr=False)
 
 
@@ -165,7 +166,7 @@ def civitai_hit(model: CivitaiModel, site_url: str) -> RemoteHit:
         kind=model.kind,
         base_label=", ".join(bases[:2]) + ("…" if len(bases) > 2 else ""),
         creator=model.creator,
-        downloads=_int(model.stats.get("downloadCount")),
+        downloads=model.download_count,
         url=f"{site_url.rstrip('/')}/models/{model.id}",
         nsfw=model.nsfw,
         description=_text(model.description),
@@ -256,14 +257,39 @@ def _pinned(file: HfFile, repo: HfRepo) -> HfFile:
 def mark_hits(catalog: Catalog, hits: list[RemoteHit]) -> None:
     """Set "in library" on files, versions and hits, and "update available" on hits.
 
-    A hit has an update when a local file is linked to one of its versions
-    but not to the newest published one.
+    A file is in the library when a present local file has its published
+    SHA-256; a version when one of its files is, or a local file is linked to
+    it. A hit has an update when ``sdhub updates`` would offer one for a local
+    file linked to one of its versions (:func:`~.updates.newest_update`: a
+    newer published version of the same base model that the library lacks).
     """
     hashes = {f.sha256.upper() for h in hits for v in h.versions or () for f in v.files if f.sha256}
+    present = _present(catalog, hashes)
     civitai_ids = [h.id for h in hits if h.site is RemoteSite.CIVITAI]
+    local = local_civitai_files(catalog, civitai_ids) if civitai_ids else []
+    owned = {f.version_id for f in local}
+    by_model: dict[str, list[LocalCivitaiFile]] = {}
+    for file in local:
+        by_model.setdefault(str(file.model_id), []).append(file)
+    for hit in hits:
+        held = by_model.get(hit.id, [])
+        linked = {str(f.version_id) for f in held}
+        for version in hit.versions or ():
+            for f in version.files:
+                f.in_library = bool(f.sha256 and f.sha256.upper() in present)
+            version.in_library = version.id in linked or any(f.in_library for f in version.files)
+        hit.in_library = any(v.in_library for v in hit.versions or ())
+        model = hit.source if isinstance(hit.source, CivitaiModel) else None
+        hit.update_available = model is not None and any(
+            newest_update(model, f, owned=owned) is not None for f in held
+        )
+
+
+def _present(catalog: Catalog, hashes: set[str]) -> set[str]:
+    """Which of these SHA-256s a present local file has (500 per query)."""
+    present: set[str] = set()
+    wanted = sorted(hashes)
     with catalog.session() as session:
-        present: set[str] = set()
-        wanted = sorted(hashes)
         for start in range(0, len(wanted), 500):
             present.update(
                 session.exec(
@@ -273,73 +299,37 @@ def mark_hits(catalog: Catalog, hits: list[RemoteHit]) -> None:
                     )
                 )
             )
-        local_versions: dict[str, set[str]] = {}
-        if civitai_ids:
-            rows = session.exec(
-                select(RemoteModel.remote_id, RemoteVersion.remote_id)
-                .join(RemoteVersion, RemoteVersion.model_id == RemoteModel.id)
-                .join(LocalFile, LocalFile.remote_version_id == RemoteVersion.id)
-                .where(
-                    RemoteModel.site == Site.CIVITAI,
-                    RemoteModel.remote_id.in_(civitai_ids),
-                    LocalFile.missing == False,  # noqa: E712
-                )
-            )
-            for model_id, version_id in rows:
-                local_versions.setdefault(model_id, set()).add(version_id)
-    for hit in hits:
-        linked = local_versions.get(hit.id, set())
-        for version in hit.versions or ():
-            for f in version.files:
-                f.in_library = bool(f.sha256 and f.sha256.upper() in present)
-            version.in_library = version.id in linked or any(f.in_library for f in version.files)
-        versions = hit.versions or []
-        hit.in_library = any(v.in_library for v in versions)
-        newest = _newest(hit)
-        hit.update_available = bool(hit.in_library and newest is not None and not newest.in_library)
-
-
-def _newest(hit: RemoteHit) -> RemoteVersionInfo | None:
-    if hit.site is RemoteSite.CIVITAI and isinstance(hit.source, CivitaiModel):
-        latest = hit.source.latest_version()
-        if latest is None:
-            return None
-        return next((v for v in hit.versions or () if v.id == str(latest.id)), None)
-    return None
+    return present
 
 
 # --------------------------------------------------------------------------------------
 # Downloads
 
 
-def download_job(
+def download_request(
     hit: RemoteHit,
     version: RemoteVersionInfo,
     file: RemoteFileInfo,
-    *,
     civitai: CivitaiClient | None = None,
-    hf: HfClient | None = None,
-) -> tuple[DownloadJob, dict[str, Any]]:
-    """The engine job for one file, and the context :func:`~.queue.record_download` wants."""
-    if hit.site is RemoteSite.CIVITAI:
-        if civitai is None:
-            raise ValueError("a Civitai download needs a CivitaiClient")
-        cv: CivitaiVersion = version.source
-        cf: CivitaiFile = file.source
-        job = civitai.download_job(cv, cf, key=f"civitai:{hit.id}@{cv.id}")
-        model: CivitaiModel = hit.source
-        return job, {"civitai_model": model.raw}
-    if hf is None:
-        raise ValueError("a Hugging Face download needs an HfClient")
-    hf_file: HfFile = file.source
-    return hf.download_job(hf_file), {}
+) -> GetRequest:
+    """The reference ``sdhub get`` takes for exactly this file of a hit.
 
-
-def _int(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
+    ``civitai:MODEL@VERSION`` for the file Civitai serves by default, the
+    file's download URL (with its selectors, on ``civitai``'s host) for any
+    other; ``hf:REPO/PATH@COMMIT`` for a Hugging Face file. Queued, it runs
+    the same steps as ``sdhub get`` (:class:`~.sync.Sync`), so a download
+    from the browser is recorded, linked and given its sidecars the same way.
+    """
+    if hit.site is RemoteSite.HF:
+        hf_file: HfFile = file.source
+        return GetRequest(f"hf:{hf_file.repo}/{hf_file.path}@{hf_file.revision}")
+    cv: CivitaiVersion = version.source
+    cf: CivitaiFile = file.source
+    if cf == cv.primary_file():
+        return GetRequest(f"civitai:{hit.id}@{cv.id}")
+    if civitai is None:
+        raise ValueError("a Civitai file other than the default one needs a CivitaiClient")
+    return GetRequest(civitai.file_download_url(cv, cf))
 
 
 def _text(html: str | None) -> str:

@@ -387,6 +387,10 @@ class CivitaiModel:
         return self.mode == "Archived"
 
     @property
+    def download_count(self) -> int | None:
+        return _int(self.stats.get("downloadCount"))
+
+    @property
     def taken_down(self) -> bool:
         return self.mode == "TakenDown"
 

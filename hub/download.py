@@ -29,6 +29,7 @@ The engine never prints: it reports through ``on_progress`` callbacks
 from __future__ import annotations
 
 import contextlib
+import copy
 import errno
 import hashlib
 import http.client
@@ -359,6 +360,20 @@ class Downloader:
         self._fetched_sha: dict[str, Path] = {}
 
     # --- public ---
+
+    def derive(
+        self,
+        *,
+        cancel: threading.Event | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> Downloader:
+        """The same engine (connections, ``.part`` locks, settings) with its own cancel
+        event and progress callback: one download among many that is stopped and
+        watched on its own (an item of the browser's download queue)."""
+        twin = copy.copy(self)
+        twin.cancel = cancel
+        twin.on_progress = on_progress
+        return twin
 
     def run(self, jobs: Iterable[DownloadJob]) -> Iterator[DownloadResult]:
         """Every job, ``self.jobs`` at a time; results as they finish. Never raises per item."""
@@ -854,30 +869,24 @@ class Downloader:
         folder.mkdir(parents=True, exist_ok=True)
         target = self._inside(folder / state.name)
         n = 1
+        status = DownloadStatus.DOWNLOADED
         while target.exists():
             if _same_file(target, state.done, hashes.sha256):
-                self._discard(state)
-                report = self._named(target, report)
-                return DownloadResult(
-                    job,
-                    DownloadStatus.EXISTS,
-                    path=target,
-                    hashes=hashes,
-                    report=report,
-                    warnings=[*report.classification.warnings, *warnings],
-                    bytes_fetched=state.fetched,
-                    resumed_from=state.resumed_from,
-                )
+                status = DownloadStatus.EXISTS  # the same bytes already sit there
+                break
             n += 1
             target = self._inside(numbered(folder / state.name, n))
-        if self.fsync:
-            os.fsync(state.fh.fileno())
-        _move(state.part, target)
+        if status is DownloadStatus.EXISTS:
+            self._discard(state)
+        else:
+            if self.fsync:
+                os.fsync(state.fh.fileno())
+            _move(state.part, target)
+            self._fetched_sha[hashes.sha256] = target
         report = self._named(target, report)
-        self._fetched_sha[hashes.sha256] = target
         return DownloadResult(
             job,
-            DownloadStatus.DOWNLOADED,
+            status,
             path=target,
             hashes=hashes,
             report=report,

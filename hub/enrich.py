@@ -3,9 +3,9 @@
 Files are looked up with the bulk ``POST /api/v1/model-versions/by-hash``
 (≤100 SHA-256s per request); the models of the versions found come with one
 ``GET /api/v1/models?ids=…`` per 100. Everything an answer carries is
-recorded (:func:`sdhub.catalog.record_civitai_version`: trigger words,
-weights with their source, previews, licence, description, links by hash),
-then the sidecars other tools read are written (:mod:`.sidecars`).
+recorded (:class:`~.record.Recorder`: trigger words, weights with their
+source, previews, licence, description, links by hash), then the sidecars
+other tools read are written (``.civitai.info``, a preview, the A1111 ``.json``).
 
 Only real answers are remembered: a file Civitai does not know is recorded
 as such (:func:`sdhub.catalog.record_lookups`, so ``--all`` leaves it alone
@@ -33,24 +33,20 @@ from sdhub.catalog import (
     LocalFile,
     Site,
     find_asset,
-    link_to_version,
+    link_file,
     recently_missed,
-    record_civitai_version,
     record_lookups,
     resolve_ref,
-    write_a1111_sidecar,
 )
-from sdhub.catalog.errors import CatalogError, SidecarError
+from sdhub.catalog.errors import CatalogError
 from sdhub.catalog.lookups import MISS_TTL
 from sdhub.models.kinds import Kind
-from sdhub.models.layouts import Layout
 from sqlmodel import select
 
 from .civitai import BATCH, CivitaiClient, CivitaiModel, CivitaiVersion
 from .errors import BadReference, HubError, NotFound
+from .record import Origin, Recorder
 from .refs import CivitaiRef, parse_ref
-from .sidecars import choose_preview, existing_preview, save_preview, write_civitai_info
-from .sync import note_sidecars
 
 
 class EnrichStatus(StrEnum):
@@ -81,21 +77,11 @@ class EnrichResult:
         return self.status is not EnrichStatus.FAILED
 
     def to_json(self) -> dict[str, Any]:
-        source = None
-        if self.version is not None:
-            source = {
-                "site": "civitai",
-                "model_id": self.version.model_id,
-                "version_id": self.version.id,
-                "model_name": self.version.model_name or (self.model.name if self.model else None),
-                "version_name": self.version.name,
-                "base_model": self.version.base_model,
-            }
         return {
             "path": self.path,
             "name": self.name,
             "status": self.status.value,
-            "source": source,
+            "source": Origin(version=self.version, model=self.model).civitai_json(),
             "trigger_words": list(self.trigger_words),
             "weight": self.weight,
             "sidecars": [str(p) for p in self.sidecars],
@@ -169,8 +155,7 @@ class Enricher:
         self.catalog = catalog
         self.civitai = civitai
         self.library = library
-        self.previews = previews
-        self.nsfw = nsfw
+        self.recorder = Recorder(catalog, library, civitai=civitai, previews=previews, nsfw=nsfw)
 
     # --- by hash ---
 
@@ -195,17 +180,10 @@ class Enricher:
                 yield self._result(row, EnrichStatus.FAILED, error=f"{row.path}: {exc}")
             return
         models = self._models({v.model_id for v in found.values() if v.model_id is not None})
-        recorded: dict[int, int] = {}  # Civitai version id → catalog version row id
         with self.catalog.transaction() as session:
             for version in {v.id: v for v in found.values()}.values():
                 model = models.get(version.model_id) if version.model_id is not None else None
-                row = record_civitai_version(
-                    session,
-                    version.raw,
-                    model=model.raw if model is not None else None,
-                    site_url=self.civitai.base_url,
-                )
-                recorded[version.id] = row.id  # type: ignore[assignment]
+                self.recorder.civitai_version(session, version, model)
             record_lookups(
                 session,
                 Site.CIVITAI,
@@ -276,16 +254,11 @@ class Enricher:
             with contextlib.suppress(HubError):
                 model = self.civitai.model(version.model_id)
         with self.catalog.transaction() as session:
-            vrow = record_civitai_version(
-                session,
-                version.raw,
-                model=model.raw if model is not None else None,
-                site_url=self.civitai.base_url,
-            )
+            vrow = self.recorder.civitai_version(session, version, model)
             row = session.get(LocalFile, file.id)
             if row is None:
                 raise BadReference(f"{file.path}: no longer in the catalog")
-            link_to_version(session, row, vrow)
+            link_file(session, row, vrow)
         return self._finish(file, EnrichStatus.LINKED, version, model, replace_info=True)
 
     # --- shared ---
@@ -301,40 +274,14 @@ class Enricher:
     ) -> EnrichResult:
         assert row.id is not None
         result = self._result(row, status, version=version, model=model)
-        path = Path(row.path)
-        if path.is_file() and self._writes_sidecars(path):
-            result.sidecars = self._sidecars(row.id, path, version, replace_info)
+        result.sidecars = self.recorder.sidecars(
+            row.id, Path(row.path), version, replace_info=replace_info
+        )
         with self.catalog.session() as session, contextlib.suppress(CatalogError):
             asset = find_asset(session, row.path)
             result.trigger_words = list(asset.trigger_words)
             result.weight = asset.weight.to_json() if asset.weight else None
         return result
-
-    def _writes_sidecars(self, path: Path) -> bool:
-        return self.library is None or self.library.contains(path)
-
-    def _sidecars(
-        self, file_id: int, path: Path, version: CivitaiVersion, replace_info: bool
-    ) -> list[Path]:
-        written: list[Path] = []
-        with contextlib.suppress(OSError):
-            info = write_civitai_info(path, version.raw, replace=replace_info)
-            if info is not None:
-                written.append(info)
-        if self.previews and existing_preview(path) is None:
-            image = choose_preview(version.images, nsfw=self.nsfw)
-            if image is not None:
-                preview = save_preview(self.civitai.session, path, image)
-                if preview is not None:
-                    written.append(preview)
-        note_sidecars(self.catalog, file_id, path, written)
-        layout = self.library.layout if self.library is not None else Layout.A1111
-        if layout is Layout.A1111:
-            with contextlib.suppress(SidecarError, OSError), self.catalog.transaction() as session:
-                a1111 = write_a1111_sidecar(session, file_id)
-                if a1111 is not None:
-                    written.append(a1111)
-        return written
 
     @staticmethod
     def _result(

@@ -1,15 +1,18 @@
 """A download queue that keeps running while a person does other things: add, cancel, retry.
 
-The terminal browser queues downloads from the remote browser and shows
-them on its downloads screen; the work happens here, on a small pool of
-threads, through the download engine (:class:`~.download.Downloader`:
-resumable, hashed while streaming, verified, classified, placed). After a
-file is placed it is recorded in the catalog (:func:`record_download`: the
-file row, the Civitai version or Hugging Face file it came from, the A1111
-sidecar), so it shows up in the library at once.
+The terminal browser queues downloads from its remote browser and shows
+them on its downloads screen. It is a threaded front over the same
+per-item pipeline as ``sdhub get`` (:class:`~.sync.Sync`): resolve, download
+(resumable, hashed while streaming, verified, classified, placed), record
+in the catalog, write the sidecars (A1111 ``.json``, ``.civitai.info``, a
+preview under the NSFW setting). A file downloaded here is exactly what
+``sdhub get`` would have made of it, and shows up in the library at once.
 
-Every change of an item is reported through ``on_change(item)``, called
-from worker threads (the TUI turns it into a message for its own thread).
+An item is a reference (:class:`~.sync.GetRequest`: anything ``sdhub get``
+takes; the remote browser names the exact file it shows, see
+:func:`~.browse.download_request`), resolved when its turn comes. Every
+change of an item is reported through ``on_change(item)``, called from
+worker threads (the TUI turns it into a message for its own thread).
 
 Cancelling stops a running download at its next read (within a quarter of a
 second while bytes flow) and keeps the ``.part``: a retry resumes it with
@@ -27,25 +30,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
 
-import requests
-from sdhub.catalog import (
-    Catalog,
-    Library,
-    LocalFile,
-    record_civitai_version,
-    record_file,
-    record_hf_file,
-    write_a1111_sidecar,
-)
-from sdhub.catalog.errors import SidecarError
-from sdhub.models.layouts import Layout
-from sqlmodel import select
-
-from .download import CHUNK_SIZE, Downloader, DownloadJob, DownloadResult, DownloadStatus, Progress
-from .errors import HubError
-from .http import make_session
+from .download import Phase, Progress
+from .sync import GetRequest, GetResult, GetStatus, Plan, Sync
 
 
 class ItemState(StrEnum):
@@ -62,13 +49,25 @@ class ItemState(StrEnum):
         return self in (ItemState.DONE, ItemState.SKIPPED, ItemState.FAILED, ItemState.CANCELLED)
 
 
+#: What became of an item, by what became of its request.
+_FINAL_STATE = {
+    GetStatus.DOWNLOADED: ItemState.DONE,
+    GetStatus.EXISTS: ItemState.DONE,
+    GetStatus.SKIPPED: ItemState.SKIPPED,
+    GetStatus.FAILED: ItemState.FAILED,
+    GetStatus.CANCELLED: ItemState.CANCELLED,
+}
+
+
 @dataclass(slots=True)
 class QueueItem:
     """One queued download as the downloads screen shows it."""
 
     id: int
-    job: DownloadJob
+    request: GetRequest
     label: str
+    #: None until the reference is resolved (a retry does not resolve it again).
+    plan: Plan | None = None
     state: ItemState = ItemState.QUEUED
     done: int = 0
     total: int | None = None
@@ -79,8 +78,8 @@ class QueueItem:
     warnings: list[str] = field(default_factory=list)
     started: float | None = None
     finished_at: float | None = None
-    #: Extra data the caller needs to record the download (Civitai model JSON, HF repo info).
-    context: dict[str, Any] = field(default_factory=dict)
+    #: The pipeline's last word on this item (what ``sdhub get --json`` would print).
+    result: GetResult | None = None
     _cancel: threading.Event = field(default_factory=threading.Event, repr=False)
 
     @property
@@ -92,77 +91,37 @@ class QueueItem:
         return min(1.0, self.done / self.total)
 
 
-class Cancelled(Exception):
-    """Raised inside a download's read loop when the person cancelled it (not a HubError:
-    the engine lets it through and keeps the ``.part`` for a later resume)."""
-
-
-class _CancellableHasher:
-    """The engine's hasher, checking a cancel flag before every read."""
-
-    def __init__(self, inner: Any, cancel: threading.Event) -> None:
-        self._inner = inner
-        self._cancel = cancel
-
-    def feed_from(self, readinto: Callable[[memoryview], int | None]) -> memoryview:
-        if self._cancel.is_set():
-            raise Cancelled
-        return self._inner.feed_from(readinto)
-
-    def hexdigests(self) -> Any:
-        return self._inner.hexdigests()
-
-    def close(self) -> None:
-        self._inner.close()
-
-
-def _hasher_for(cancel: threading.Event) -> Callable[[], _CancellableHasher]:
-    from sdhub.models.hashing import MultiHasher
-
-    return lambda: _CancellableHasher(MultiHasher(chunk_size=CHUNK_SIZE), cancel)
-
-
 class DownloadQueue:
-    """Downloads into one library, ``jobs`` at a time, recorded in the catalog as they finish."""
+    """Runs ``sync``'s per-item pipeline for queued references, ``sync.jobs`` at a time.
 
-    def __init__(
-        self,
-        catalog: Catalog,
-        library: Library,
-        *,
-        jobs: int = 3,
-        on_change: Callable[[QueueItem], None] | None = None,
-        civitai_url: str | None = None,
-        hf_endpoint: str | None = None,
-        session: requests.Session | None = None,
-        downloader_options: dict[str, Any] | None = None,
-    ) -> None:
-        self.catalog = catalog
-        self.library = library
+    ``sync`` decides everything but the threading: the library, the catalog,
+    the clients references are resolved with, previews and the NSFW rule.
+    """
+
+    def __init__(self, sync: Sync, *, on_change: Callable[[QueueItem], None] | None = None) -> None:
+        self.sync = sync
+        self.library = sync.library
         self.on_change = on_change
-        self.civitai_url = civitai_url
-        self.hf_endpoint = hf_endpoint
-        self._session = session or make_session(pool=jobs + 2)
-        self._pool = ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="sdhub-q")
+        self._pool = ThreadPoolExecutor(max_workers=sync.jobs, thread_name_prefix="sdhub-q")
         self._items: dict[int, QueueItem] = {}
         self._futures: dict[int, Future[None]] = {}
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
-        self._options = downloader_options or {}
 
     # --- what callers do ---
 
     def add(
-        self, job: DownloadJob, *, label: str | None = None, context: dict[str, Any] | None = None
+        self, request: GetRequest | str, *, label: str | None = None, size: int | None = None
     ) -> QueueItem:
-        """Queue a job; it starts as soon as a worker is free."""
-        item = QueueItem(
-            id=next(self._ids),
-            job=job,
-            label=label or job.key,
-            total=job.expected.size,
-            context=dict(context or {}),
-        )
+        """Queue a reference (anything ``sdhub get`` takes); it starts when a worker is free.
+
+        ``label`` is how the downloads screen names it; ``size`` what the
+        caller already knows of its size (the bar shows it before it starts).
+        """
+        if not isinstance(request, GetRequest):
+            request = GetRequest(request)
+        item = QueueItem(id=next(self._ids), request=request, label=label or request.text)
+        item.total = size
         with self._lock:
             self._items[item.id] = item
         self._changed(item)
@@ -235,6 +194,12 @@ class DownloadQueue:
                 item._cancel.set()
         self._pool.shutdown(wait=False, cancel_futures=True)
 
+    def __enter__(self) -> DownloadQueue:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     # --- the work ---
 
     def _submit(self, item: QueueItem) -> None:
@@ -246,52 +211,30 @@ class DownloadQueue:
             return
         item.state, item.started = ItemState.RUNNING, time.monotonic()
         self._changed(item)
-        downloader = Downloader(
-            self.library.root,
-            self.library.layout,
-            session=self._session,
-            jobs=1,
-            have=self._have,
-            on_progress=lambda p: self._progress(item, p),
-            hasher=_hasher_for(item._cancel),
-            **self._options,
-        )
-        try:
-            result = downloader.fetch(item.job)
-        except Cancelled:
-            self._finish(item, ItemState.CANCELLED, "cancelled (the partial file is kept)")
-            return
-        except HubError as exc:
-            self._finish(item, ItemState.FAILED, str(exc))
-            return
-        except Exception as exc:  # a bug must not kill the worker silently
-            self._finish(item, ItemState.FAILED, f"unexpected failure: {type(exc).__name__}: {exc}")
-            return
+
+        def progress(p: Progress) -> None:
+            self._progress(item, p)
+
+        if item.plan is None:
+            result = self.sync.process(item.request, cancel=item._cancel, on_progress=progress)
+        else:
+            result = self.sync.execute(item.plan, cancel=item._cancel, on_progress=progress)
         self._done(item, result)
 
-    def _done(self, item: QueueItem, result: DownloadResult) -> None:
-        item.path = result.path
-        item.warnings = list(result.warnings)
-        if result.status is DownloadStatus.SKIPPED:
-            self._finish(
-                item, ItemState.SKIPPED, f"already in the library: {self._shown(result.path)}"
-            )
-            return
-        try:
-            item.file_id = record_download(
-                self.catalog,
-                result,
-                layout=self.library.layout,
-                context=item.context,
-                civitai_url=self.civitai_url,
-                hf_endpoint=self.hf_endpoint,
-            )
-        except Exception as exc:
-            self._finish(
-                item, ItemState.FAILED, f"downloaded to {result.path}, not catalogued: {exc}"
-            )
-            return
-        self._finish(item, ItemState.DONE, self._shown(result.path))
+    def _done(self, item: QueueItem, result: GetResult) -> None:
+        item.result = result
+        item.plan = result.plan or item.plan  # a retry resumes without resolving again
+        item.path, item.file_id, item.warnings = result.path, result.file_id, list(result.warnings)
+        state = _FINAL_STATE.get(result.status, ItemState.FAILED)
+        if state is ItemState.DONE:
+            message = self._shown(result.path)
+        elif state is ItemState.SKIPPED:
+            message = f"already in the library: {self._shown(result.path)}"
+        elif state is ItemState.CANCELLED:
+            message = "cancelled (the partial file is kept)"
+        else:
+            message = result.error
+        self._finish(item, state, message)
 
     def _shown(self, path: Path | None) -> str:
         """A path as the person reads it: relative to the library root when inside it."""
@@ -308,9 +251,9 @@ class DownloadQueue:
         if p.done:
             item.done = p.done
         item.rate = p.rate
-        if p.phase.value == "verifying":
+        if p.phase is Phase.VERIFYING:
             item.state = ItemState.VERIFYING
-        elif p.phase.value == "retrying":
+        elif p.phase is Phase.RETRYING:
             item.message = f"retrying: {p.message}"
         self._changed(item)
 
@@ -321,74 +264,7 @@ class DownloadQueue:
             item.done = item.total
         self._changed(item)
 
-    def _have(self, sha256: str) -> Path | None:
-        with self.catalog.session() as session:
-            path = session.exec(
-                select(LocalFile.path).where(
-                    LocalFile.sha256 == sha256.upper(),
-                    LocalFile.missing == False,  # noqa: E712
-                )
-            ).first()
-        return Path(path) if path else None
-
     def _changed(self, item: QueueItem) -> None:
         if self.on_change is not None:
             with contextlib.suppress(Exception):  # a closed UI must not fail a download
                 self.on_change(item)
-
-
-def record_download(
-    catalog: Catalog,
-    result: DownloadResult,
-    *,
-    layout: Layout = Layout.A1111,
-    context: dict[str, Any] | None = None,
-    civitai_url: str | None = None,
-    hf_endpoint: str | None = None,
-) -> int:
-    """Record a placed download: the file, what it came from, and its A1111 sidecar.
-
-    The job's ``payload`` says where it came from: ``(CivitaiVersion,
-    CivitaiFile)`` from :meth:`~.civitai.CivitaiClient.download_job`, or an
-    :class:`~.huggingface.HfFile`. ``context["civitai_model"]`` may hold the
-    full model JSON (description, tags, licence) when the caller has it.
-    Returns the catalog id of the file.
-    """
-    from .civitai import CivitaiVersion
-    from .huggingface import HfFile
-
-    assert result.path is not None and result.report is not None
-    context = context or {}
-    report = result.report
-    if report.hashes is None and result.hashes is not None:
-        report.hashes = result.hashes
-    payload = result.job.payload
-    with catalog.transaction() as session:
-        if isinstance(payload, tuple) and payload and isinstance(payload[0], CivitaiVersion):
-            version: CivitaiVersion = payload[0]
-            kwargs: dict[str, Any] = {}
-            if civitai_url:
-                kwargs["site_url"] = civitai_url
-            record_civitai_version(
-                session, version.raw, model=context.get("civitai_model"), **kwargs
-            )
-        elif isinstance(payload, HfFile):
-            kwargs = {"endpoint": hf_endpoint} if hf_endpoint else {}
-            record_hf_file(
-                session,
-                repo=payload.repo,
-                path=payload.path,
-                revision=payload.revision,
-                sha256=payload.sha256,
-                size=payload.size,
-                info=context.get("hf_info"),
-                **kwargs,
-            )
-        row = record_file(session, result.path, report)
-        assert row.id is not None
-        file_id = row.id
-    if layout is Layout.A1111:
-        # In its own transaction, after the version's knowledge is committed.
-        with contextlib.suppress(SidecarError, OSError), catalog.transaction() as session:
-            write_a1111_sidecar(session, file_id)
-    return file_id

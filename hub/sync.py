@@ -11,14 +11,16 @@ One item, start to end (ARCHITECTURE.md "Bulk download"):
    with ``Range`` resume, hashed while streaming, verified, classified,
    placed in the folder of the *classified* kind); a file whose SHA-256 the
    catalog already has is skipped, so a re-run fetches nothing;
-3. **record** it (:func:`~.queue.record_download`): the file row, the Civitai
+3. **record** it (:class:`~.record.Recorder`): the file row, the Civitai
    version with its trigger words, weights, previews, licence, description
-   and example-image parameters (or the Hugging Face file), the link, the
-   A1111 ``<stem>.json``; then Civitai Helper's ``<stem>.civitai.info`` and a
+   and example-image parameters (or the Hugging Face file), the link; then
+   the A1111 ``<stem>.json``, Civitai Helper's ``<stem>.civitai.info`` and a
    preview image under the NSFW setting (:mod:`.sidecars`).
 
-:class:`Sync` runs many items ``jobs`` at a time and yields one
+:meth:`Sync.run` runs many items ``jobs`` at a time and yields one
 :class:`GetResult` per item as it finishes; it never raises for one item.
+The browser's download queue (:mod:`.queue`) runs the same steps per item
+(:meth:`Sync.process`), each item with its own cancel event and progress.
 Setting its ``cancel`` event (a Ctrl-C handler) stops every download at its
 next read: ``.part`` files stay for the next run, nothing half-done reaches
 the catalog (each item is recorded in its own transaction, after its file
@@ -44,29 +46,10 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
-from sdhub.catalog import (
-    Catalog,
-    Library,
-    LinkSource,
-    LocalFile,
-    PreviewInfo,
-    Site,
-    Source,
-    file_by_path,
-    find_sidecars,
-    link_file,
-    record_civitai_version,
-    record_hf_file,
-    set_previews,
-    version_by_remote_id,
-    write_a1111_sidecar,
-)
-from sdhub.catalog.errors import SidecarError
-from sdhub.catalog.sidecars import PREVIEW_SUFFIXES, sidecar_state
-from sdhub.models.layouts import Layout
-from sqlmodel import Session, select
+from sdhub.catalog import Catalog, Library, LocalFile
+from sqlmodel import select
 
-from .civitai import CivitaiClient, CivitaiModel, CivitaiVersion
+from .civitai import CivitaiClient, CivitaiFile, CivitaiModel, CivitaiVersion
 from .download import (
     DownloadCancelled,
     Downloader,
@@ -79,16 +62,14 @@ from .download import (
 from .errors import AmbiguousReference, BadReference, HubError, NotFound, PlacementError
 from .huggingface import (
     HfClient,
-    HfFile,
     HfRepo,
     HfSelection,
     choose_single_file,
     diffusers_subset,
     is_diffusers,
 )
-from .queue import record_download
+from .record import Origin, Recorder
 from .refs import AssetName, CivitaiRef, HashRef, HfRef, LocalPath, Ref, parse_ref
-from .sidecars import choose_preview, existing_preview, save_preview, write_civitai_info
 
 #: Where whole diffusers repositories go (ComfyUI's ``models/diffusers``; A1111 has none).
 DIFFUSERS_FOLDER = PurePosixPath("models/diffusers")
@@ -232,20 +213,18 @@ class Plan:
     model: CivitaiModel | None = None
     version: CivitaiVersion | None = None
     repo: HfRepo | None = None
-    context: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def origin(self) -> Origin:
+        """What the catalog is told the file came from."""
+        files = self.selection.files if self.selection is not None else ()
+        return Origin(version=self.version, model=self.model, hf_files=files, hf_repo=self.repo)
 
     @property
     def source(self) -> dict[str, Any]:
-        if self.version is not None:
-            return {
-                "site": "civitai",
-                "model_id": self.version.model_id,
-                "version_id": self.version.id,
-                "model_name": self.version.model_name or (self.model.name if self.model else None),
-                "version_name": self.version.name,
-                "base_model": self.version.base_model,
-                "type": self.version.model_type,
-            }
+        civitai = self.origin.civitai_json()
+        if civitai is not None:
+            return {**civitai, "type": self.version.model_type if self.version else None}
         if self.selection is not None:
             single = not self.selection.snapshot and len(self.selection.files) == 1
             return {
@@ -342,22 +321,15 @@ class Resolver:
         return self._civitai_plan(request, model, version, file)
 
     def _civitai_plan(
-        self, request: GetRequest, model: CivitaiModel | None, version: CivitaiVersion, file: Any
+        self,
+        request: GetRequest,
+        model: CivitaiModel | None,
+        version: CivitaiVersion,
+        file: CivitaiFile,
     ) -> Plan:
         job = self._client().download_job(version, file, dest=request.dest, key=request.text)
-        have = self.have(file.sha256) if file.sha256 else None
-        return Plan(
-            request=request,
-            action=Action.SKIP if have else Action.DOWNLOAD,
-            name=job.filename or file.name,
-            size=file.size_bytes,
-            sha256=file.sha256,
-            folder=self._folder(job),
-            have=have,
-            job=job,
-            model=model,
-            version=version,
-            context={"civitai_model": model.raw} if model is not None else {},
+        return self._download_plan(
+            request, job, name=job.filename or file.name, model=model, version=version
         )
 
     # --- Hugging Face ---
@@ -374,38 +346,52 @@ class Resolver:
             selection = self._whole_repo(hf, ref, repo)
         else:
             selection = hf.select(ref.repo, ref.path, repo.sha or ref.revision)
-        context = {"hf_info": _hf_info(repo)}
-        if selection.snapshot:
-            folder_name = PurePosixPath(ref.path).name if ref.path else ref.repo.split("/")[-1]
-            base = request.dest if request.dest is not None else Path(DIFFUSERS_FOLDER)
-            folder = self._inside(base) / folder_name
-            return Plan(
-                request=request,
-                action=Action.SKIP if folder.exists() else Action.SNAPSHOT,
-                name=folder_name,
-                size=sum(f.size or 0 for f in selection.files),
-                sha256=None,
-                folder=folder,
-                have=folder if folder.exists() else None,
-                selection=selection,
-                repo=repo,
-                context=context,
-            )
-        file = selection.file
-        job = hf.download_job(file, dest=request.dest, key=request.text)
-        have = self.have(file.sha256) if file.sha256 else None
+        if not selection.snapshot:
+            file = selection.file
+            job = hf.download_job(file, dest=request.dest, key=request.text)
+            return self._download_plan(request, job, name=file.name, selection=selection, repo=repo)
+        folder_name = PurePosixPath(ref.path).name if ref.path else ref.repo.split("/")[-1]
+        base = request.dest if request.dest is not None else Path(DIFFUSERS_FOLDER)
+        folder = self._inside(base) / folder_name
+        return Plan(
+            request=request,
+            action=Action.SKIP if folder.exists() else Action.SNAPSHOT,
+            name=folder_name,
+            size=sum(f.size or 0 for f in selection.files),
+            sha256=None,
+            folder=folder,
+            have=folder if folder.exists() else None,
+            selection=selection,
+            repo=repo,
+        )
+
+    def _download_plan(
+        self,
+        request: GetRequest,
+        job: DownloadJob,
+        *,
+        name: str,
+        model: CivitaiModel | None = None,
+        version: CivitaiVersion | None = None,
+        selection: HfSelection | None = None,
+        repo: HfRepo | None = None,
+    ) -> Plan:
+        """A one-file plan: skipped when the catalog has its published SHA-256."""
+        sha256 = job.expected.sha256
+        have = self.have(sha256) if sha256 else None
         return Plan(
             request=request,
             action=Action.SKIP if have else Action.DOWNLOAD,
-            name=file.name,
-            size=file.size,
-            sha256=file.sha256,
+            name=name,
+            size=job.expected.size,
+            sha256=sha256,
             folder=self._folder(job),
             have=have,
             job=job,
             selection=selection,
+            model=model,
+            version=version,
             repo=repo,
-            context=context,
         )
 
     @staticmethod
@@ -433,23 +419,6 @@ class Resolver:
 
 def _named(text: str, message: str) -> str:
     return message if text in message else f"{text}: {message}"
-
-
-def _hf_info(repo: HfRepo) -> dict[str, Any]:
-    """The repo facts :func:`sdhub.catalog.record_hf_file` keeps, in the Hub's JSON spelling."""
-    info = {
-        "id": repo.id,
-        "sha": repo.sha,
-        "author": repo.author,
-        "downloads": repo.downloads,
-        "likes": repo.likes,
-        "tags": list(repo.tags),
-        "pipeline_tag": repo.pipeline_tag,
-        "library_name": repo.library_name,
-        "gated": repo.gated,
-        "lastModified": repo.last_modified,
-    }
-    return {k: v for k, v in info.items() if v not in (None, [], "")}
 
 
 # --------------------------------------------------------------------------------------
@@ -518,11 +487,16 @@ class GetResult:
 
 
 class Sync:
-    """Fetch, verify, place and catalogue many references, ``jobs`` at a time.
+    """Fetch, verify, place and catalogue references, ``jobs`` at a time.
 
-    ``on_progress`` gets the engine's :class:`~.download.Progress` reports
-    (from worker threads). ``previews``: save a preview image next to each
-    Civitai download (only PG/PG-13 ones unless ``nsfw``).
+    The one per-item pipeline behind ``sdhub get``/``sync`` (:meth:`run`,
+    with one progress display) and the browser's download queue
+    (:class:`~.queue.DownloadQueue`, which calls :meth:`process`, or
+    :meth:`execute` to retry a resolved item, with the item's own cancel
+    event and progress callback). ``on_progress`` gets the engine's
+    :class:`~.download.Progress` reports (from worker threads). ``previews``:
+    save a preview image next to each Civitai download (only PG/PG-13 ones
+    unless ``nsfw``).
     """
 
     def __init__(
@@ -541,11 +515,7 @@ class Sync:
     ) -> None:
         self.catalog = catalog
         self.library = library
-        self.civitai = civitai
-        self.hf = hf
         self.jobs = max(1, jobs)
-        self.nsfw = nsfw
-        self.previews = previews
         self.on_progress = on_progress
         self.cancel = cancel or threading.Event()
         self.downloader = Downloader(
@@ -557,8 +527,15 @@ class Sync:
             cancel=self.cancel,
             **(downloader_options or {}),
         )
+        self.recorder = Recorder(catalog, library, previews=previews, nsfw=nsfw)
+        self.use_clients(civitai, hf)
+
+    def use_clients(self, civitai: CivitaiClient | None, hf: HfClient | None) -> None:
+        """Resolve and record with these clients from now on (new settings: host, token)."""
+        self.civitai = self.recorder.civitai = civitai
+        self.hf = self.recorder.hf = hf
         self.resolver = Resolver(
-            library, civitai=civitai, hf=hf, have=self.have, downloader=self.downloader
+            self.library, civitai=civitai, hf=hf, have=self.have, downloader=self.downloader
         )
 
     def close(self) -> None:
@@ -618,17 +595,43 @@ class Sync:
         for request in queue:  # never started: Ctrl-C came first
             yield GetResult(request, GetStatus.CANCELLED, error=f"{request.text}: not started")
 
-    def process(self, request: GetRequest, *, dry_run: bool = False) -> GetResult:
-        """Resolve, download and record one request."""
-        plan: Plan | None = None
+    def process(
+        self,
+        request: GetRequest,
+        *,
+        dry_run: bool = False,
+        cancel: threading.Event | None = None,
+        on_progress: Callable[[Progress], None] | None = None,
+    ) -> GetResult:
+        """Resolve, download and record one request. Never raises.
+
+        ``cancel`` and ``on_progress`` replace the job's own for this item only.
+        """
         try:
             plan = self.resolver.plan(request)
-            if dry_run:
-                return GetResult(request, GetStatus.PLANNED, plan=plan, path=plan.have)
+        except HubError as exc:
+            return _failed(request, None, _named(request.text, str(exc)))
+        except Exception as exc:
+            return _failed(request, None, f"{request.text}: unexpected failure: {exc!r}")
+        if dry_run:
+            return GetResult(request, GetStatus.PLANNED, plan=plan, path=plan.have)
+        return self.execute(plan, cancel=cancel, on_progress=on_progress)
+
+    def execute(
+        self,
+        plan: Plan,
+        *,
+        cancel: threading.Event | None = None,
+        on_progress: Callable[[Progress], None] | None = None,
+    ) -> GetResult:
+        """Download, verify, place and record a resolved plan. Never raises."""
+        request = plan.request
+        progress = on_progress or self.on_progress
+        try:
             if plan.action is Action.SNAPSHOT or (plan.selection and plan.selection.snapshot):
-                return self._snapshot(plan)
+                return self._snapshot(plan, progress)
             assert plan.job is not None
-            result = self.downloader.fetch(plan.job)
+            result = self._downloader(cancel, on_progress).fetch(plan.job)
         except DownloadCancelled:
             return GetResult(
                 request,
@@ -648,6 +651,15 @@ class Sync:
                 request, plan, f"{request.text}: downloaded{where}, not catalogued: {exc}"
             )
 
+    def _downloader(
+        self, cancel: threading.Event | None, on_progress: Callable[[Progress], None] | None
+    ) -> Downloader:
+        if cancel is None and on_progress is None:
+            return self.downloader
+        return self.downloader.derive(
+            cancel=cancel or self.cancel, on_progress=on_progress or self.on_progress
+        )
+
     # --- recording ---
 
     def _record(self, plan: Plan, result: DownloadResult) -> GetResult:
@@ -664,98 +676,28 @@ class Sync:
             path=result.path,
             warnings=list(result.warnings),
         )
-        if result.path is None:
-            return out
-        if result.status is DownloadStatus.SKIPPED:
-            out.file_id = self._remember(plan, result.path)
-        else:
-            out.file_id = record_download(
-                self.catalog,
-                result,
-                layout=self.library.layout,
-                context=plan.context,
-                civitai_url=self.civitai.base_url if self.civitai else None,
-                hf_endpoint=self.hf.endpoint if self.hf else None,
-            )
-            self._link_download(plan, out.file_id)
-        if out.file_id is not None and self.library.contains(result.path):
-            out.sidecars = self._sidecars(plan, result.path, out.file_id)
+        out.file_id = self.recorder.download(plan.origin, result)
+        if out.file_id is not None and result.path is not None:
+            out.sidecars = self.recorder.sidecars(out.file_id, result.path, plan.version)
         return out
-
-    def _remember(self, plan: Plan, path: Path) -> int | None:
-        """Skipped bytes: still record what the remote says about them (links by hash)."""
-        with self.catalog.transaction() as session:
-            self._record_remote(session, plan)
-            row = file_by_path(session, path)
-            return row.id if row is not None else None
-
-    def _record_remote(self, session: Session, plan: Plan) -> None:
-        if plan.version is not None:
-            kwargs = {"site_url": self.civitai.base_url} if self.civitai else {}
-            record_civitai_version(
-                session, plan.version.raw, model=plan.context.get("civitai_model"), **kwargs
-            )
-        elif plan.selection is not None:
-            for file in plan.selection.files:
-                _record_hf(session, file, plan.context.get("hf_info"), self.hf)
-
-    def _link_download(self, plan: Plan, file_id: int) -> None:
-        """Link the file to the version it came from when no published hash did it."""
-        if plan.version is not None:
-            site, remote_id = Site.CIVITAI, str(plan.version.id)
-        elif plan.selection is not None:
-            site, remote_id = Site.HF, f"{plan.selection.repo}@{plan.selection.revision}"
-        else:
-            return
-        with self.catalog.transaction() as session:
-            row = session.get(LocalFile, file_id)
-            if row is None or row.remote_version_id is not None:
-                return
-            version = version_by_remote_id(session, site, remote_id)
-            if version is None:
-                return
-            link_file(session, row, version, source=LinkSource.DOWNLOAD)
-        self._write_a1111(file_id)  # now with the version's trigger words
-
-    def _sidecars(self, plan: Plan, path: Path, file_id: int) -> list[Path]:
-        """``.civitai.info``, the preview, and the A1111 ``.json`` where still missing."""
-        written: list[Path] = []
-        if plan.version is not None:
-            with contextlib.suppress(OSError):
-                info = write_civitai_info(path, plan.version.raw)
-                if info is not None:
-                    written.append(info)
-            if self.previews and existing_preview(path) is None and self.civitai is not None:
-                image = choose_preview(plan.version.images, nsfw=self.nsfw)
-                if image is not None:
-                    preview = save_preview(self.civitai.session, path, image)
-                    if preview is not None:
-                        written.append(preview)
-        if written:
-            note_sidecars(self.catalog, file_id, path, written)
-        a1111 = path.with_suffix(".json")
-        if self.library.layout is Layout.A1111 and not a1111.exists():
-            self._write_a1111(file_id)
-        if a1111.exists():
-            written.append(a1111)
-        return written
-
-    def _write_a1111(self, file_id: int) -> None:
-        if self.library.layout is not Layout.A1111:
-            return
-        with contextlib.suppress(SidecarError, OSError), self.catalog.transaction() as session:
-            write_a1111_sidecar(session, file_id)
 
     # --- whole repositories ---
 
-    def _snapshot(self, plan: Plan) -> GetResult:
+    def _snapshot(self, plan: Plan, on_progress: Callable[[Progress], None] | None) -> GetResult:
         assert plan.selection is not None and plan.folder is not None and self.hf is not None
         request = plan.request
         if plan.folder.exists():
-            with self.catalog.transaction() as session:
-                self._record_remote(session, plan)
+            self._record_remote(plan)
             return GetResult(request, GetStatus.SKIPPED, plan=plan, path=plan.folder)
-        self._emit(plan, Phase.STARTING)
+
+        def emit(phase: Phase, done: int = 0, message: str | None = None) -> None:
+            if on_progress is not None:
+                with contextlib.suppress(Exception):  # a broken display must not fail it
+                    on_progress(
+                        Progress(request.text, plan.name, phase, done, plan.size, message=message)
+                    )
+
+        emit(Phase.STARTING)
         with contextlib.suppress(Exception):
             from huggingface_hub.utils import disable_progress_bars
 
@@ -763,70 +705,16 @@ class Sync:
         try:
             folder = self.hf.snapshot(plan.selection, plan.folder)
         except HubError as exc:
-            self._emit(plan, Phase.FAILED, message=str(exc))
+            emit(Phase.FAILED, message=str(exc))
             return _failed(request, plan, _named(request.text, str(exc)))
-        self._emit(plan, Phase.DONE, done=plan.size or 0)
-        with self.catalog.transaction() as session:
-            self._record_remote(session, plan)
+        emit(Phase.DONE, done=plan.size or 0)
+        self._record_remote(plan)
         return GetResult(request, GetStatus.DOWNLOADED, plan=plan, path=folder)
 
-    def _emit(self, plan: Plan, phase: Phase, done: int = 0, message: str | None = None) -> None:
-        if self.on_progress is None:
-            return
-        with contextlib.suppress(Exception):
-            self.on_progress(
-                Progress(plan.request.text, plan.name, phase, done, plan.size, message=message)
-            )
+    def _record_remote(self, plan: Plan) -> None:
+        with self.catalog.transaction() as session:
+            self.recorder.remote(session, plan.origin)
 
 
 def _failed(request: GetRequest, plan: Plan | None, message: str) -> GetResult:
     return GetResult(request, GetStatus.FAILED, plan=plan, error=message)
-
-
-def _record_hf(session: Session, file: HfFile, info: Any, hf: HfClient | None) -> None:
-    kwargs = {"endpoint": hf.endpoint} if hf is not None else {}
-    record_hf_file(
-        session,
-        repo=file.repo,
-        path=file.path,
-        revision=file.revision,
-        sha256=file.sha256,
-        size=file.size,
-        info=info,
-        **kwargs,
-    )
-
-
-def note_sidecars(catalog: Catalog, file_id: int, model: Path, written: Iterable[Path]) -> None:
-    """Tell the catalog about sidecars sdhub just wrote next to a file, as a scan would.
-
-    A written preview makes the file's ``sidecar`` previews current; the
-    written files' sizes and times are remembered so the next scan does not
-    import our own files again (the ``.civitai.info`` would only repeat, more
-    poorly, what the API said). Sidecars somebody else wrote are left for the
-    scan to import.
-    """
-    written = list(written)
-    if not written:
-        return
-    found = find_sidecars(model)
-    ours = {suffix: p for suffix, p in found.items() if p in written}
-    with catalog.transaction() as session:
-        row = session.get(LocalFile, file_id)
-        if row is None:
-            return
-        if any(suffix in PREVIEW_SUFFIXES for suffix in ours):
-            previews = [found[s] for s in PREVIEW_SUFFIXES if s in found]
-            set_previews(
-                session,
-                [
-                    PreviewInfo(local_path=str(p), size=p.stat().st_size, media_type="image")
-                    for p in previews
-                ],
-                source=Source.SIDECAR,
-                file_id=file_id,
-            )
-        state = dict(row.sidecars or {})
-        state.update(sidecar_state(ours))
-        row.sidecars = state
-        session.add(row)

@@ -73,18 +73,24 @@ class Update:
         }
 
 
-def local_civitai_files(catalog: Catalog) -> list[LocalCivitaiFile]:
-    """Present files linked to a Civitai version, with their model's id."""
+def local_civitai_files(
+    catalog: Catalog, model_ids: Iterable[int | str] | None = None
+) -> list[LocalCivitaiFile]:
+    """Present files linked to a Civitai version, with their model's id (of these models only
+    when ``model_ids`` is given: the remote browser's marks for one page of hits)."""
+    query = (
+        select(LocalFile, RemoteVersion, RemoteModel)
+        .join(RemoteVersion, LocalFile.remote_version_id == RemoteVersion.id)
+        .join(RemoteModel, RemoteVersion.model_id == RemoteModel.id)
+        .where(
+            LocalFile.missing == False,  # noqa: E712
+            RemoteVersion.site == Site.CIVITAI,
+        )
+    )
+    if model_ids is not None:
+        query = query.where(RemoteModel.remote_id.in_(sorted({str(i) for i in model_ids})))
     with catalog.session() as session:
-        rows = session.exec(
-            select(LocalFile, RemoteVersion, RemoteModel)
-            .join(RemoteVersion, LocalFile.remote_version_id == RemoteVersion.id)
-            .join(RemoteModel, RemoteVersion.model_id == RemoteModel.id)
-            .where(
-                LocalFile.missing == False,  # noqa: E712
-                RemoteVersion.site == Site.CIVITAI,
-            )
-        ).all()
+        rows = session.exec(query).all()
     out = []
     for file, version, model in rows:
         if not (model.remote_id.isdigit() and version.remote_id.isdigit()):

@@ -1,49 +1,20 @@
-"""Recommended weights of Civitai answers (the typed objects of :mod:`.civitai`).
+"""The recommended weight of a Civitai answer, from its typed objects (:mod:`.civitai`).
 
 The extraction itself — description statements, example-image statistics,
 the fallback chain — is :mod:`sdhub.catalog.weights`, the one implementation
-(the catalog needs it offline). This module only feeds it what a
-:class:`~.civitai.CivitaiVersion` publishes, and re-exports its names for
-the hub's callers.
+(the catalog needs it offline, from raw JSON); import its names from there.
+This module only feeds it what a :class:`~.civitai.CivitaiVersion` publishes.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sdhub.catalog.enums import WeightSource
 from sdhub.catalog.knowledge import WeightInfo
-from sdhub.catalog.weights import (
-    DEFAULT_WEIGHT,
-    MAX_ABS_WEIGHT,
-    default_weight,
-    html_to_text,
-    image_weights,
-    recommended_weight,
-    summarize,
-    weight_from_description,
-    weight_from_images,
-    weight_from_settings,
-)
+from sdhub.catalog.weights import recommended_weight
 
 if TYPE_CHECKING:
     from .civitai import CivitaiFile, CivitaiModel, CivitaiVersion
-
-__all__ = [
-    "DEFAULT_WEIGHT",
-    "MAX_ABS_WEIGHT",
-    "WeightInfo",
-    "WeightSource",
-    "civitai_weight",
-    "default_weight",
-    "html_to_text",
-    "image_weights",
-    "recommended_weight",
-    "summarize",
-    "weight_from_description",
-    "weight_from_images",
-    "weight_from_settings",
-]
 
 
 def civitai_weight(

@@ -9,6 +9,14 @@ from pathlib import Path
 
 import pytest
 
+#: Fixture modules every test module may use by naming a fixture (each documents its own).
+pytest_plugins = (
+    "support.catalog_db",
+    "support.fake_civitai",
+    "support.fake_hub",
+    "support.hub_env",
+)
+
 _real_getaddrinfo = socket.getaddrinfo
 _LOCAL_NAMES = {"localhost", "localhost.localdomain", ""}
 

@@ -25,11 +25,8 @@ from sdhub.catalog import (
 from sdhub.catalog.db import alembic_config, schema_metadata
 from sdhub.models.kinds import Base, FileFormat, Kind, Verdict
 from sqlmodel import select
-from support import catalog_db
 
 # Fixtures: every test taking `catalog_url` runs on SQLite and (when offered) PostgreSQL.
-catalog_url = catalog_db.catalog_url
-pg_database = catalog_db.pg_database
 
 
 def _schema_diff(catalog) -> list:

@@ -23,10 +23,6 @@ from sdhub.catalog import (
 )
 from sdhub.models.inspect import inspect_file
 from sdhub.models.samples import SAMPLES, write_sample
-from support import catalog_db
-
-catalog_url = catalog_db.catalog_url
-pg_database = catalog_db.pg_database
 
 #: recipe → where an A1111 install keeps it
 _FILES = {

@@ -17,6 +17,7 @@ from sdhub.catalog import (
     WeightSource,
     civitai_base,
     find_asset,
+    link_file,
     open_catalog,
     record_civitai_model,
     record_civitai_version,
@@ -25,16 +26,11 @@ from sdhub.catalog import (
     record_hf_file,
     version_by_remote_id,
 )
-from sdhub.catalog.remote import link_to_version
 from sdhub.models.inspect import inspect_file
 from sdhub.models.kinds import Base
 from sdhub.models.samples import SAMPLES, write_sample
 from sqlmodel import select
-from support import catalog_db
 from support.library import civitai_version_json, cm_info_json
-
-catalog_url = catalog_db.catalog_url
-pg_database = catalog_db.pg_database
 
 
 @pytest.fixture
@@ -43,14 +39,20 @@ def lora(tmp_path: Path):
     return path, inspect_file(path)
 
 
+#: The Civitai model and version the ``lora`` fixture's file is published as.
+MYSTYLE = {
+    "model_id": 4201,
+    "version_id": 130072,
+    "model_type": "LORA",
+    "file_name": "mystyle.safetensors",
+}
+
+
 def _version(report, shape: str, **kwargs) -> dict:
     return civitai_version_json(
         shape=shape,
-        model_id=4201,
-        version_id=130072,
+        **MYSTYLE,
         model_name="My Style",
-        model_type="LORA",
-        file_name="mystyle.safetensors",
         hashes=report.hashes,
         size=report.size,
         trained_words=["mystyle", "watercolor"],
@@ -126,11 +128,8 @@ def test_poorer_records_never_overwrite_richer_ones(catalog_url: str, lora) -> N
             record_cm_info(
                 s,
                 cm_info_json(
-                    model_id=4201,
-                    version_id=130072,
+                    **MYSTYLE,
                     model_name="Stale name",
-                    model_type="LORA",
-                    file_name="mystyle.safetensors",
                     hashes=report.hashes,
                     trained_words=["stale"],
                 ),
@@ -223,7 +222,7 @@ def test_a_person_can_link_a_file_civitai_hashed_wrongly(catalog_url: str, lora)
             row = record_file(s, path, report)
             version = record_civitai_version(s, data)
             assert row.remote_version_id is None
-            link_to_version(s, row, version)
+            link_file(s, row, version)
         with catalog.transaction() as s:
             row = record_file(s, path, report)  # a re-scan keeps the person's link
             assert row.link_source is LinkSource.USER

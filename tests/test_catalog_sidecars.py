@@ -23,11 +23,7 @@ from sdhub.catalog import (
 )
 from sdhub.models.inspect import inspect_file
 from sdhub.models.samples import SAMPLES, write_sample
-from support import catalog_db
 from support.library import a1111_json, civitai_version_json, cm_info_json, tiny_png, write_json
-
-catalog_url = catalog_db.catalog_url
-pg_database = catalog_db.pg_database
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -25,12 +24,6 @@ from support.http_fake import Failure
 from support.hub_files import FAST_RETRY, lora_bytes
 
 from sdhub.config import load_settings
-
-
-@pytest.fixture
-def fake_civitai() -> Iterator[FakeCivitai]:
-    with FakeCivitai(tokens={TOKEN}) as civ:
-        yield civ
 
 
 def client_for(civ: FakeCivitai, token: str | None = None, **kwargs: Any) -> CivitaiClient:

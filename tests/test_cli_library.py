@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from sdhub.models.kinds import Kind
 from support import library as libsupport
+from support.cli import json_lines, run_sdhub
 from support.library import GeneratedLibrary
 
 small_library_template = libsupport.small_library_template
@@ -27,18 +26,10 @@ def sdhub(*args: str, library: Path | None = None) -> subprocess.CompletedProces
     env = dict(os.environ)
     if library is not None:
         env["SDHUB_LIBRARY"] = str(library)
-    return subprocess.run(
-        [sys.executable, "-m", "sdhub.tui.cli", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-        timeout=300,
-    )
+    return run_sdhub(*args, env=env)
 
 
-def lines(out: subprocess.CompletedProcess[str]) -> list[dict]:
-    return [json.loads(line) for line in out.stdout.splitlines()]
+lines = json_lines
 
 
 @pytest.fixture

@@ -13,12 +13,12 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sdhub.catalog import open_catalog, open_library, scan_library
 from sdhub.models.layouts import Layout
+from support.cli import json_lines, run_sdhub
 from support.fake_civitai import TOKEN, FakeCivitai
 from support.fake_hub import HF_TOKEN, FakeHub
 from support.hub_files import checkpoint_bytes, lora_bytes
@@ -27,17 +27,9 @@ from sdhub.config import load_settings
 
 
 @pytest.fixture
-def civ() -> Iterator[FakeCivitai]:
-    with FakeCivitai(tokens={TOKEN}) as server:
-        yield server
-
-
-@pytest.fixture
-def webui(tmp_path: Path) -> Path:
-    root = tmp_path / "webui"
-    for folder in ("models/Stable-diffusion", "models/Lora", "embeddings"):
-        (root / folder).mkdir(parents=True)
-    return root
+def webui(webui_root: Path) -> Path:
+    """The WebUI folder ``SDHUB_LIBRARY`` names (:func:`support.hub_env.webui_root`)."""
+    return webui_root
 
 
 def env_for(civ: FakeCivitai | None, webui: Path | None, **extra: str | None) -> dict[str, str]:
@@ -56,19 +48,10 @@ def env_for(civ: FakeCivitai | None, webui: Path | None, **extra: str | None) ->
 
 
 def sdhub(*args: str, env: dict[str, str], stdin: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "sdhub.tui.cli", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        input=stdin,
-        check=False,
-        timeout=180,
-    )
+    return run_sdhub(*args, env=env, stdin=stdin, timeout=180)
 
 
-def records(out: subprocess.CompletedProcess) -> list[dict]:
-    return [json.loads(line) for line in out.stdout.splitlines()]
+records = json_lines
 
 
 def lora(civ: FakeCivitai, name: str, seed: int, **version_fields):  # type: ignore[no-untyped-def]

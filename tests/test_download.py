@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -45,12 +44,6 @@ from support.hub_files import (
     lora_bytes,
     malicious_ckpt_bytes,
 )
-
-
-@pytest.fixture
-def civ() -> Iterator[FakeCivitai]:
-    with FakeCivitai(tokens={TOKEN}) as server:
-        yield server
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,14 +24,9 @@ from sdhub.config import load_settings
 
 
 @pytest.fixture
-def hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHub]:
-    from huggingface_hub import constants
-
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-    monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)
-    with FakeHub(tokens={HF_TOKEN}) as server:
-        yield server
+def hub(fake_hub: FakeHub) -> FakeHub:
+    """The fake Hub (:func:`support.fake_hub.fake_hub`: huggingface_hub allowed online)."""
+    return fake_hub
 
 
 def client(hub: FakeHub, token: str | None = None, tmp: Path | None = None) -> HfClient:

@@ -28,12 +28,9 @@ from sdhub.hub.place import MoveStatus, move_file, place_library
 from sdhub.models.kinds import Kind
 from sdhub.models.layouts import Layout
 from sqlmodel import select
-from support import catalog_db
 from support import library as libsupport
 from support.library import GeneratedLibrary, a1111_json, build_library, write_json
 
-catalog_url = catalog_db.catalog_url
-pg_database = catalog_db.pg_database
 library_template = libsupport.library_template
 webui = libsupport.webui
 small_library_template = libsupport.small_library_template

@@ -27,12 +27,9 @@ from sdhub.catalog import (
 )
 from sdhub.models.kinds import Kind, Verdict
 from sqlmodel import select
-from support import catalog_db
 from support import library as libsupport
 from support.library import GeneratedLibrary, a1111_json, write_json
 
-catalog_url = catalog_db.catalog_url
-pg_database = catalog_db.pg_database
 library_template = libsupport.library_template
 webui = libsupport.webui
 small_library_template = libsupport.small_library_template

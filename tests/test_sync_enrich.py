@@ -4,7 +4,6 @@ same-base update checks. Fake Civitai on 127.0.0.1, a real catalog, real files."
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,40 +14,16 @@ from sdhub.catalog import (
     Site,
     WeightSource,
     find_asset,
-    open_catalog,
-    open_library,
     recently_missed,
     scan_library,
 )
 from sdhub.hub.civitai import CivitaiClient
 from sdhub.hub.enrich import Enricher, EnrichStatus, civitai_link_ref, select_files
 from sdhub.hub.updates import check_updates
-from sdhub.models.layouts import Layout
 from sqlmodel import select
 from support.fake_civitai import TOKEN, FakeCivitai
 from support.http_fake import Failure
 from support.hub_files import FAST_RETRY, embedding_bytes, lora_bytes
-
-
-@pytest.fixture
-def civ() -> Iterator[FakeCivitai]:
-    with FakeCivitai(tokens={TOKEN}) as server:
-        yield server
-
-
-@pytest.fixture
-def library(tmp_path: Path):  # type: ignore[no-untyped-def]
-    root = tmp_path / "webui"
-    for folder in ("models/Lora", "embeddings"):
-        (root / folder).mkdir(parents=True)
-    return open_library(root, Layout.A1111)
-
-
-@pytest.fixture
-def catalog(tmp_path: Path):  # type: ignore[no-untyped-def]
-    catalog = open_catalog(f"sqlite:///{tmp_path / 'catalog.db'}")
-    yield catalog
-    catalog.close()
 
 
 def client(civ: FakeCivitai) -> CivitaiClient:

@@ -6,13 +6,10 @@ library folder, real model files.
 
 from __future__ import annotations
 
-import io
 import json
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from PIL import Image
 from sdhub.catalog import (
     LinkSource,
@@ -22,15 +19,11 @@ from sdhub.catalog import (
     Site,
     WeightSource,
     find_asset,
-    open_catalog,
-    open_library,
 )
 from sdhub.hub.civitai import CivitaiClient
 from sdhub.hub.huggingface import HfClient
 from sdhub.hub.sync import GetRequest, GetStatus, Sync, parse_list, ref_parser
-from sdhub.models.layouts import Layout
 from sqlmodel import select
-from support import fake_hub
 from support.fake_civitai import TOKEN, FakeCivitai, civitai_hashes
 from support.fake_hub import HF_TOKEN, FakeHub
 from support.http_fake import Failure
@@ -40,36 +33,8 @@ from support.hub_files import (
     embedding_bytes,
     lora_bytes,
     malicious_ckpt_bytes,
+    png,
 )
-
-hf_online = fake_hub.hf_online
-
-
-@pytest.fixture
-def civ() -> Iterator[FakeCivitai]:
-    with FakeCivitai(tokens={TOKEN}) as server:
-        yield server
-
-
-@pytest.fixture
-def library(tmp_path: Path):  # type: ignore[no-untyped-def]
-    root = tmp_path / "webui"
-    for folder in ("models/Stable-diffusion", "models/Lora", "embeddings"):
-        (root / folder).mkdir(parents=True)
-    return open_library(root, Layout.A1111)
-
-
-@pytest.fixture
-def catalog(tmp_path: Path):  # type: ignore[no-untyped-def]
-    catalog = open_catalog(f"sqlite:///{tmp_path / 'catalog.db'}")
-    yield catalog
-    catalog.close()
-
-
-def png(color: str) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (8, 12), color).save(buffer, "PNG")
-    return buffer.getvalue()
 
 
 def make_sync(catalog, library, civ: FakeCivitai | None, *, token: str | None = TOKEN, **kw):  # type: ignore[no-untyped-def]

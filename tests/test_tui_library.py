@@ -13,10 +13,9 @@ from sdhub.tui.widgets.asset_table import AssetTable
 from sdhub.tui.widgets.detail_pane import DetailPane
 from sqlmodel import select
 from support.tui_app import (
-    SIZE,
-    make_app,
     make_demo,
     run_async,
+    running,
     settle,
     table_names,
     wait_for,
@@ -60,9 +59,7 @@ async def _select(pilot, text: str) -> None:  # type: ignore[no-untyped-def]
 
 @run_async
 async def test_opens_on_every_asset_of_the_catalog(demo: DemoLibrary) -> None:
-    app = make_app(demo)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with running(demo) as (app, _):
         table = app.screen.query_one(AssetTable)
         assert table.ready_rows
         names = table_names(app)
@@ -73,9 +70,7 @@ async def test_opens_on_every_asset_of_the_catalog(demo: DemoLibrary) -> None:
 
 @run_async
 async def test_filter_as_you_type_matches_names_and_trigger_words(demo: DemoLibrary) -> None:
-    app = make_app(demo)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with running(demo) as (app, pilot):
         await _type_filter(pilot, "water")
         assert set(table_names(app)) == {"watercolor-style", "watercolor-v1"}
         assert "2 of 26" in widget_text(app, "#filter-count")
@@ -95,9 +90,7 @@ async def test_filter_by_hash_prefix(demo: DemoLibrary) -> None:
     with catalog.session() as session:
         sha = session.exec(select(LocalFile.sha256).where(LocalFile.name == "xl-sunset")).one()
     catalog.close()
-    app = make_app(demo)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with running(demo) as (app, pilot):
         await _type_filter(pilot, sha[:8].lower())
         assert table_names(app) == ["xl-sunset"]
 
@@ -106,9 +99,7 @@ async def test_filter_by_hash_prefix(demo: DemoLibrary) -> None:
 async def test_filter_panel_unsafe_duplicates_and_kinds(demo: DemoLibrary) -> None:
     from textual.widgets import SelectionList
 
-    app = make_app(demo)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with running(demo) as (app, pilot):
         await pilot.press("f")
         await settle(pilot)
         flags = app.screen.query_one("#filter-flags", SelectionList)
@@ -128,9 +119,7 @@ async def test_filter_panel_unsafe_duplicates_and_kinds(demo: DemoLibrary) -> No
 
 @run_async
 async def test_sort_by_clicking_a_header_and_reversing(demo: DemoLibrary) -> None:
-    app = make_app(demo)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with running(demo) as (app, pilot):
         table = app.screen.query_one(AssetTable)
         await _type_filter(pilot, "xl")
         await pilot.press("enter")
@@ -161,9 +150,7 @@ def _header_x(table: AssetTable, key: str) -> int:
 
 @run_async
 async def test_copy_snippet_with_trigger_words_and_nudged_weight(demo: DemoLibrary) -> None:
-    app = make_app(demo)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with running(demo) as (app, pilot):
         await _select(pilot, "wtrclr")
         await pilot.press("c")
         assert app.clipboard == "<lora:watercolor-style:0.7>, wtrclr, watercolor painting"
@@ -177,9 +164,7 @@ async def test_copy_snippet_with_trigger_words_and_nudged_weight(demo: DemoLibra
 
 @run_async
 async def test_copy_negative_embedding_and_hypernetwork(demo: DemoLibrary) -> None:
-    app = make_app(demo)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with running(demo) as (app, pilot):
         await _select(pilot, "easynegative")
         await pilot.press("c")
         assert app.clipboard == "easynegative"  # the negative prompt's text
@@ -191,9 +176,7 @@ async def test_copy_negative_embedding_and_hypernetwork(demo: DemoLibrary) -> No
 
 @run_async
 async def test_detail_pane_shows_warnings_words_and_source(demo: DemoLibrary) -> None:
-    app = make_app(demo)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with running(demo) as (app, pilot):
         await _select(pilot, "UNSAFE")
         notes = widget_text(app, "#detail-notes")
         assert "unsafe pickle" in notes and "posix.system" in notes
@@ -212,9 +195,7 @@ async def test_detail_pane_shows_warnings_words_and_source(demo: DemoLibrary) ->
 
 @run_async
 async def test_enter_opens_the_full_detail_with_every_hash(demo: DemoLibrary) -> None:
-    app = make_app(demo)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with running(demo) as (app, pilot):
         await _select(pilot, "cozy-cabin")
         await pilot.press("enter")
         await settle(pilot)
@@ -231,9 +212,7 @@ async def test_enter_opens_the_full_detail_with_every_hash(demo: DemoLibrary) ->
 @run_async
 async def test_trash_asks_then_moves_the_file_and_its_sidecars(own_demo: DemoLibrary) -> None:
     model = own_demo.root / "models/Lora/watercolor-style.safetensors"
-    app = make_app(own_demo)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with running(own_demo) as (app, pilot):
         await _select(pilot, "wtrclr")
         await pilot.press("delete")
         await settle(pilot)
@@ -259,9 +238,7 @@ async def test_trash_asks_then_moves_the_file_and_its_sidecars(own_demo: DemoLib
 async def test_place_moves_a_misplaced_lora_home(own_demo: DemoLibrary) -> None:
     old = own_demo.root / "embeddings/misplaced-sd21-style.safetensors"
     new = own_demo.root / "models/Lora/misplaced-sd21-style.safetensors"
-    app = make_app(own_demo)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with running(own_demo) as (app, pilot):
         await _select(pilot, "misplaced")
         await pilot.press("p")
         await settle(pilot)
@@ -277,9 +254,7 @@ async def test_place_moves_a_misplaced_lora_home(own_demo: DemoLibrary) -> None:
 
 @run_async
 async def test_detail_follows_the_cursor(demo: DemoLibrary) -> None:
-    app = make_app(demo)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with running(demo) as (app, pilot):
         table = app.screen.query_one(AssetTable)
         await pilot.press("down", "down")
         await settle(pilot)

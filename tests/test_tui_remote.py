@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,13 +12,12 @@ from sdhub.tui.screens.downloads import DownloadsScreen
 from sdhub.tui.screens.remote import RemoteScreen
 from sqlmodel import select
 from support.fake_civitai import TOKEN, FakeCivitai
-from support.fake_hub import HF_TOKEN, FakeHub
+from support.fake_hub import FakeHub
 from support.hub_files import checkpoint_bytes, lora_bytes
 from support.tui_app import (
-    SIZE,
-    make_app,
     make_demo,
     run_async,
+    running,
     settle,
     table_names,
     wait_for,
@@ -33,26 +31,9 @@ def demo(tmp_path: Path) -> DemoLibrary:
     return make_demo(tmp_path / "demo")
 
 
-@pytest.fixture
-def fake_civitai() -> Iterator[FakeCivitai]:
-    with FakeCivitai(tokens={TOKEN}) as civ:
-        yield civ
-
-
-@pytest.fixture
-def fake_hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHub]:
-    """The fake Hub, with huggingface_hub allowed online (the suite sets it offline)."""
-    from huggingface_hub import constants
-
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-    monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)
-    with FakeHub(tokens={HF_TOKEN}) as hub:
-        yield hub
-
-
-def _civitai_app(demo: DemoLibrary, civ: FakeCivitai):  # type: ignore[no-untyped-def]
-    return make_app(demo, civitai_url=civ.base_url, civitai_token=TOKEN)
+def _on(civ: FakeCivitai) -> dict[str, str]:
+    """The settings that point the app at the fake Civitai."""
+    return {"civitai_url": civ.base_url, "civitai_token": TOKEN}
 
 
 async def _search(pilot, text: str) -> None:  # type: ignore[no-untyped-def]
@@ -93,8 +74,7 @@ async def test_search_civitai_queue_a_download_and_watch_it_finish(
         fake_civitai.add_version(other), "retro-robot.safetensors", checkpoint_bytes(seed=2)
     )
 
-    app = _civitai_app(demo, fake_civitai)
-    async with app.run_test(size=SIZE) as pilot:
+    async with running(demo, **_on(fake_civitai)) as (app, pilot):
         await _search(pilot, "pastel")
         screen = app.screen
         assert isinstance(screen, RemoteScreen)
@@ -142,8 +122,7 @@ async def test_update_available_after_downloading_an_older_version(
     new = fake_civitai.add_version(model, name="v2.0", trained_words=["ink"])
     fake_civitai.add_file(new, "ink-wash-v2.safetensors", lora_bytes(seed=2))
 
-    app = _civitai_app(demo, fake_civitai)
-    async with app.run_test(size=SIZE) as pilot:
+    async with running(demo, **_on(fake_civitai)) as (app, pilot):
         await _search(pilot, "ink")
         screen = app.screen
         files = screen.query_one("#remote-files", DataTable)
@@ -164,8 +143,7 @@ async def test_results_page_in_as_you_scroll(demo: DemoLibrary, fake_civitai: Fa
     for i in range(45):
         model = fake_civitai.add_model(f"Style {i:02d}", type="LORA")
         fake_civitai.add_file(fake_civitai.add_version(model), f"style-{i:02d}.safetensors", b"x")
-    app = _civitai_app(demo, fake_civitai)
-    async with app.run_test(size=SIZE) as pilot:
+    async with running(demo, **_on(fake_civitai)) as (app, pilot):
         await _search(pilot, "style")
         screen = app.screen
         assert len(screen.hits) == 20
@@ -191,8 +169,7 @@ async def test_search_hugging_face_and_download_one_file(
         tags=["lora", "base_model:runwayml/stable-diffusion-v1-5"],
         downloads=10,
     )
-    app = make_app(demo, hf_endpoint=fake_hub.base_url)
-    async with app.run_test(size=SIZE) as pilot:
+    async with running(demo, hf_endpoint=fake_hub.base_url) as (app, pilot):
         await pilot.press("2")
         await settle(pilot)
         app.screen.query_one("#remote-site", Select).value = "hf"
@@ -215,8 +192,8 @@ async def test_search_hugging_face_and_download_one_file(
 
 @run_async
 async def test_search_failure_is_shown_not_raised(demo: DemoLibrary) -> None:
-    app = make_app(demo, civitai_url="http://127.0.0.1:9")  # nothing listens there
-    async with app.run_test(size=SIZE) as pilot:
+    nowhere = "http://127.0.0.1:9"  # nothing listens there
+    async with running(demo, civitai_url=nowhere) as (app, pilot):
         await _search(pilot, "anything")
         assert "Search failed" in widget_text(app, "#remote-status")
 
@@ -231,9 +208,7 @@ async def test_enrich_looks_a_local_file_up_on_civitai_by_hash(
         model, name="v3", trained_words=["inksketch", "crosshatch"], description="weight 0.55"
     )
     fake_civitai.add_file(version, "ink-sketch-loha.safetensors", local.read_bytes())
-    app = _civitai_app(demo, fake_civitai)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with running(demo, **_on(fake_civitai)) as (app, pilot):
         await pilot.press("slash", *"ink-sketch", "enter")
         await settle(pilot)
         assert "not linked" in widget_text(app, "#detail-facts")
@@ -245,3 +220,30 @@ async def test_enrich_looks_a_local_file_up_on_civitai_by_hash(
         await pilot.press("c")
         assert app.clipboard == "<lora:ink-sketch-loha:0.55>, inksketch, crosshatch"
     assert '"activation text": "inksketch, crosshatch"' in local.with_suffix(".json").read_text()
+
+
+@run_async
+async def test_link_by_hand_a_file_whose_published_hash_is_wrong(
+    demo: DemoLibrary, fake_civitai: FakeCivitai
+) -> None:
+    local = demo.root / "models/Lora/ink-sketch-loha.safetensors"
+    model = fake_civitai.add_model("Ink Sketch", type="LORA")
+    version = fake_civitai.add_version(model, name="v3", trained_words=["inksketch"])
+    fake_civitai.add_file(
+        version, "ink-sketch-loha.safetensors", local.read_bytes(), published_sha256="CD" * 32
+    )
+    async with running(demo, **_on(fake_civitai)) as (app, pilot):
+        await pilot.press("slash", *"ink-sketch", "enter")
+        await settle(pilot)
+        await pilot.press("e")  # by hash: Civitai's hash is wrong, so nothing is found
+        await settle(pilot)
+        assert "not linked" in widget_text(app, "#detail-facts")
+        await pilot.press("L")
+        await settle(pilot)
+        await pilot.press(*f"{model.id}@{version.id}", "enter")
+        await wait_for(pilot, lambda: "inksketch" in widget_text(app, "#detail-facts"))
+        assert "Ink Sketch · v3" in widget_text(app, "#detail-title")
+    info = local.with_name("ink-sketch-loha.civitai.info")
+    assert f'"id": {version.id}' in info.read_text()
+    row = _catalog_row(demo, "ink-sketch-loha")
+    assert row is not None and row.remote_version_id is not None

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sdhub.hub.demo import DemoLibrary
 from sdhub.tui.screens.settings import SettingsScreen
-from support.tui_app import SIZE, make_app, make_demo, run_async, settle
+from support.tui_app import make_demo, run_async, running, settle
 from textual.widgets import Input, Static, Switch
 
 from sdhub.config import load_settings
@@ -35,9 +35,8 @@ async def test_settings_save_to_a_user_only_config_and_never_show_tokens(
 ) -> None:
     other = tmp_path / "other-webui"
     (other / "models" / "Lora").mkdir(parents=True)
-    app = make_app(demo, home=sdhub_home, civitai_token="old-civitai-key-0000000042")
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    old_token = "old-civitai-key-0000000042"
+    async with running(demo, home=sdhub_home, civitai_token=old_token) as (app, pilot):
         await pilot.press("comma")
         await settle(pilot)
         assert isinstance(app.screen, SettingsScreen)
@@ -73,9 +72,7 @@ async def test_forget_removes_a_token_and_a_missing_folder_is_refused(
     from sdhub.config import save_config
 
     save_config(sdhub_home, {"hf_token": "hf_old_token_0000"})
-    app = make_app(demo, home=sdhub_home, hf_token="hf_old_token_0000")
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with running(demo, home=sdhub_home, hf_token="hf_old_token_0000") as (app, pilot):
         await pilot.press("comma")
         await settle(pilot)
         screen = app.screen

@@ -17,9 +17,8 @@ from typing import Any
 
 import pytest
 from sdhub.hub.browse import civitai_hit
-from sdhub.hub.civitai import CivitaiClient, CivitaiModel
+from sdhub.hub.civitai import CivitaiModel
 from sdhub.hub.demo import DemoLibrary, build_demo
-from sdhub.hub.http import RetryPolicy
 from sdhub.tui.widgets.asset_table import AssetTable
 from support.fake_civitai import TOKEN, FakeCivitai
 from support.hub_files import lora_bytes
@@ -177,21 +176,21 @@ def test_downloads_screen(snap_compare, demo: DemoLibrary) -> None:  # type: ign
         civ.add_file(
             bad_version, "wrong-hash.safetensors", lora_bytes(seed=12), published_sha256="CD" * 32
         )
-        client = CivitaiClient(civ.base_url, TOKEN, retry=RetryPolicy(attempts=1))
-        jobs = [
-            (client.download_job(client.version(v.id)), label)
-            for v, label in ((good_version, "Snapshot Style"), (bad_version, "Wrong Hash"))
+        refs = [
+            (f"civitai:{m.id}@{v.id}", m.name)
+            for m, v in ((good, good_version), (bad, bad_version))
         ]
 
         async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
             queue = pilot.app.services.queue()
-            for job, label in jobs:
-                queue.add(job, label=label)
+            for ref, label in refs:
+                queue.add(ref, label=label)
             await wait_for(pilot, lambda: not queue.active, timeout=20)
             await pilot.press("3")
             await settle(pilot)
 
-        assert snap_compare(make_app(demo), terminal_size=SIZE, run_before=run_before)
+        app = make_app(demo, civitai_url=civ.base_url, civitai_token=TOKEN)
+        assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
     finally:
         civ.stop()
         for path in demo.root.rglob("snapshot-style*"):

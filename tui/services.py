@@ -84,20 +84,22 @@ class Services:
         with self._lock:
             if self._queue is None:
                 from sdhub.hub.queue import DownloadQueue
+                from sdhub.hub.sync import Sync
 
                 library = self.library
                 if library is None:
                     raise LookupError(
                         "no library is set: choose its folder in Settings (,) or set SDHUB_LIBRARY"
                     )
-                self._queue = DownloadQueue(
+                sync = Sync(
                     self.catalog,
                     library,
+                    civitai=self.civitai(),
+                    hf=self.hf(),
                     jobs=self.settings.jobs,
-                    on_change=self._download_changed,
-                    civitai_url=self.settings.civitai_url,
-                    hf_endpoint=self.settings.hf_endpoint,
+                    nsfw=self.settings.nsfw,
                 )
+                self._queue = DownloadQueue(sync, on_change=self._download_changed)
             return self._queue
 
     @property
@@ -109,7 +111,8 @@ class Services:
             self.on_download_change(item)
 
     def reload(self, settings: Settings | None = None) -> None:
-        """New settings: clients are made again; the catalog and queue stay unless moved."""
+        """New settings: clients are made again (the queue's too, for what it runs next);
+        the catalog and queue stay unless moved."""
         new = settings or load_settings()
         with self._lock:
             if self._civitai is not None:
@@ -123,6 +126,8 @@ class Services:
                 self._catalog.close()
                 self._catalog = None
             self.settings = new
+            if self._queue is not None:
+                self._queue.sync.use_clients(self.civitai(), self.hf())
 
     def close(self) -> None:
         with self._lock:

@@ -207,16 +207,26 @@ class FakeHub(FakeServer):
             "createdAt": "2023-01-01T00:00:00.000Z",
         }
 
-    def _tree(self, h: Handler, repo_id: str, tail: str) -> None:
+    def _at_revision(
+        self, h: Handler, repo_id: str, tail: str
+    ) -> tuple[FakeRepo, str, dict, str] | None:
+        """``REV/PATH`` of a repo: the repo, the commit, its files and the path (None: answered
+        with an error already)."""
         repo = self._repo(h, repo_id)
         if repo is None:
-            return
+            return None
         raw_rev, _, raw_path = tail.partition("/")
         found = self._revision(h, repo, unquote(raw_rev))
         if found is None:
+            return None
+        return repo, *found, unquote(raw_path)
+
+    def _tree(self, h: Handler, repo_id: str, tail: str) -> None:
+        at = self._at_revision(h, repo_id, tail)
+        if at is None:
             return
-        sha, files = found
-        base = unquote(raw_path).strip("/")
+        _, sha, files, path = at
+        base = path.strip("/")
         recursive = (h.param("recursive") or "").lower() == "true"
         prefix = f"{base}/" if base else ""
         inside = [f for f in files.values() if f.path.startswith(prefix)]
@@ -285,15 +295,11 @@ class FakeHub(FakeServer):
     # --- files ---
 
     def _resolve(self, h: Handler, repo_id: str, tail: str) -> None:
-        repo = self._repo(h, repo_id)
-        if repo is None:
+        at = self._at_revision(h, repo_id, tail)
+        if at is None:
             return
-        raw_rev, _, raw_path = tail.partition("/")
-        found = self._revision(h, repo, unquote(raw_rev))
-        if found is None:
-            return
-        sha, files = found
-        file = files.get(unquote(raw_path))
+        repo, sha, files, path = at
+        file = files.get(path)
         if repo.gated and h.bearer() not in self.tokens:
             message = (
                 f"Access to model {repo.id} is restricted. You must have access to it "

@@ -3,7 +3,8 @@
 Written with the real ``safetensors`` library (numpy), named and shaped as
 real files are, so the classifier sees what users download: a kohya SD1
 LoRA (~70 KB), an SD1 checkpoint skeleton (~0.5 MB), an SD1 embedding (3 KB).
-``seed`` changes the values and with them every hash.
+``seed`` changes the values and with them every hash. And a tiny PNG, for
+example images that become previews.
 """
 
 from __future__ import annotations
@@ -18,6 +19,15 @@ from sdhub.hub.http import RetryPolicy
 
 #: Retries that cost milliseconds: the backoff logic runs, the tests stay fast.
 FAST_RETRY = RetryPolicy(attempts=4, base_delay=0.001, max_delay=0.004)
+
+
+def png(color: str) -> bytes:
+    """An 8×12 PNG of one colour (a preview's first pixel tells which image it was)."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 12), color).save(buffer, "PNG")
+    return buffer.getvalue()
 
 
 def _rng(seed: int) -> np.random.Generator:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,16 @@ def make_demo(folder: Path) -> DemoLibrary:
 
 def make_app(demo: DemoLibrary, **changes: Any) -> SdhubApp:
     return SdhubApp(demo_settings(demo, **changes))
+
+
+@contextlib.asynccontextmanager
+async def running(demo: DemoLibrary, **changes: Any) -> AsyncIterator[tuple[SdhubApp, Pilot]]:
+    """The app on ``demo`` (settings ``changes`` applied) at :data:`SIZE`, settled: its
+    first screen is drawn and its first workers are done."""
+    app = make_app(demo, **changes)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        yield app, pilot
 
 
 async def settle(pilot: Pilot) -> None:

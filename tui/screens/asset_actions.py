@@ -11,13 +11,13 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from sdhub.catalog import Asset
+from sdhub.catalog import Asset, Library
 from textual import work
 from textual.binding import Binding
 
 from ..messages import CatalogChanged
 from ..widgets.prompt_bar import PromptBar, clipboard_text
-from .confirm import ConfirmScreen
+from .confirm import AskScreen, ConfirmScreen
 
 if TYPE_CHECKING:
     from ..app import SdhubApp
@@ -28,6 +28,7 @@ ASSET_BINDINGS = [
     Binding("minus", "weight(-1)", "Weight -", show=False),
     Binding("0", "weight_reset", "Reset weight", show=False),
     Binding("e", "enrich", "Enrich"),
+    Binding("L", "link", "Link to Civitai", show=False),
     Binding("p", "place", "Place"),
     Binding("o", "open_folder", "Open"),
     Binding("O", "open_page", "Open page", show=False),
@@ -81,25 +82,46 @@ class AssetActions:
         if asset_id is not None:
             self._enrich(asset_id)
 
+    def action_link(self) -> None:
+        asset = self.selected_asset()
+        if asset is None:
+            return
+        question = (
+            f"Link [b]{asset.name}[/b] to which Civitai version?\n\n"
+            "MODEL@VERSION, a model or version page URL, or MODEL for its newest version. "
+            "For files whose published hash is wrong, so e finds nothing."
+        )
+
+        def answered(ref: str | None) -> None:
+            if ref:
+                self._enrich(asset.id, ref)
+
+        self.app.push_screen(
+            AskScreen(question, placeholder="e.g. 4201@130072", ok="Link"), answered
+        )
+
     @work(thread=True, group="asset-action", exit_on_error=False)
-    def _enrich(self, asset_id: int) -> None:
+    def _enrich(self, asset_id: int, link_to: str | None = None) -> None:
         from sdhub.hub.actions import enrich_asset
         from sdhub.hub.errors import HubError
 
         services = self.app.services
-        self.app.call_from_thread(self.notify, "Looking it up on Civitai…", timeout=2)
-        library = services.library
+        title = "Link" if link_to else "Enrich"
+        asking = f"Asking Civitai for {link_to}…" if link_to else "Looking it up on Civitai…"
+        self.app.call_from_thread(self.notify, asking, timeout=2)
         try:
             result = enrich_asset(
                 services.catalog,
                 services.civitai(),
                 asset_id,
-                layout=library.layout if library else None,
+                link_to=link_to,
+                library=services.library,
+                nsfw=services.settings.nsfw,
             )
-        except HubError as exc:
-            self.app.call_from_thread(self.notify, str(exc), title="Enrich", severity="error")
+        except (HubError, LookupError) as exc:
+            self.app.call_from_thread(self.notify, str(exc), title=title, severity="error")
             return
-        self._done(result.ok, result.message, "Enrich", changed=result.ok)
+        self._done(result.ok, result.message, title, changed=result.ok)
 
     def action_place(self) -> None:
         asset_id = self.selected_id()
@@ -109,19 +131,16 @@ class AssetActions:
         if library is None:
             self.notify("Set a library root in Settings (,) first.", severity="warning")
             return
-        self._plan_place(asset_id)
+        self._plan_place(asset_id, library)
 
     @work(thread=True, group="asset-action", exit_on_error=False)
-    def _plan_place(self, asset_id: int) -> None:
+    def _plan_place(self, asset_id: int, library: Library) -> None:
         from sdhub.hub.actions import placement_of
 
-        services = self.app.services
-        library = services.library
-        assert library is not None
-        move = placement_of(services.catalog, library, asset_id)
-        self.app.call_from_thread(self._confirm_place, asset_id, move)
+        move = placement_of(self.app.services.catalog, library, asset_id)
+        self.app.call_from_thread(self._confirm_place, asset_id, library, move)
 
-    def _confirm_place(self, asset_id: int, move: object) -> None:
+    def _confirm_place(self, asset_id: int, library: Library, move: object) -> None:
         from sdhub.hub.place import Move, MoveStatus
 
         if not isinstance(move, Move):
@@ -137,18 +156,15 @@ class AssetActions:
 
         def answered(yes: bool | None) -> None:
             if yes:
-                self._place(asset_id)
+                self._place(asset_id, library)
 
         self.app.push_screen(ConfirmScreen(question, yes="Move"), answered)
 
     @work(thread=True, group="asset-action", exit_on_error=False)
-    def _place(self, asset_id: int) -> None:
+    def _place(self, asset_id: int, library: Library) -> None:
         from sdhub.hub.actions import place_asset
 
-        services = self.app.services
-        library = services.library
-        assert library is not None
-        result = place_asset(services.catalog, library, asset_id)
+        result = place_asset(self.app.services.catalog, library, asset_id)
         self._done(result.ok, result.message, "Place", changed=result.path is not None)
 
     def action_open_folder(self) -> None:

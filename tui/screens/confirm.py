@@ -1,4 +1,5 @@
-"""A yes/no question in a dialog, for anything that moves or removes a person's files."""
+"""Dialogs: a yes/no question for anything that moves or removes a person's files, and
+one line of text to ask for (a Civitai version to link a file to)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Static
+from textual.widgets import Button, Input, Static
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -40,3 +41,41 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)
+
+
+class AskScreen(ModalScreen[str | None]):
+    """One line of text in a dialog: dismissed with it (Enter) or None (Esc / cancel)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, question: str, *, placeholder: str = "", ok: str = "OK") -> None:
+        super().__init__()
+        self.question = question
+        self.placeholder = placeholder
+        self.ok = ok
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="ask-dialog"):
+            yield Static(self.question, id="ask-question")
+            yield Input(placeholder=self.placeholder, id="ask-answer")
+            with Horizontal(id="ask-buttons"):
+                yield Button(f"{self.ok} (enter)", variant="primary", id="ask-ok")
+                yield Button("Cancel (esc)", id="ask-cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#ask-answer", Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self._answer()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "ask-ok":
+            self._answer()
+        else:
+            self.dismiss(None)
+
+    def _answer(self) -> None:
+        self.dismiss(self.query_one("#ask-answer", Input).value.strip() or None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

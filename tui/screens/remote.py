@@ -14,7 +14,7 @@ from sdhub.hub.browse import (
     RemoteSort,
     RemoteVersionInfo,
     SearchFilters,
-    download_job,
+    download_request,
     load_versions,
     mark_hits,
     search,
@@ -37,10 +37,31 @@ if TYPE_CHECKING:
 #: Hits fetched per page (and how close to the end scrolling asks for the next page).
 PAGE = 20
 _NEAR_END = 3
+#: (label, key, width) of the results table and of the highlighted hit's files.
+RESULT_COLUMNS = (
+    ("", "mark", 2),
+    ("Name", "name", 30),
+    ("Type", "type", 12),
+    ("Base", "base", 10),
+    ("Creator", "creator", 12),
+    ("Downloads", "downloads", 9),
+)
+FILE_COLUMNS = (
+    ("", "mark", 2),
+    ("Version", "version", 14),
+    ("File", "file", 30),
+    ("Size", "size", 8),
+    ("SHA256", "sha", 12),
+)
 
 
-def _options(values: list[tuple[str, str]], blank: str) -> list[tuple[str, str]]:
-    return [(blank, ""), *values]
+def _select(
+    select_id: str, options: list[tuple[str, str]], *, blank: str | None = None
+) -> Select[str]:
+    """A compact filter choice showing its first option (``blank``: "any", the value "")."""
+    if blank is not None:
+        options = [(blank, ""), *options]
+    return Select(options, value=options[0][1], allow_blank=False, compact=True, id=select_id)
 
 
 class RemoteScreen(Screen[None]):
@@ -71,34 +92,21 @@ class RemoteScreen(Screen[None]):
             yield Input(
                 placeholder="search models — Enter to search", id="remote-query", compact=True
             )
-            yield Select(
+            yield _select(
+                "remote-site",
                 [("Civitai", RemoteSite.CIVITAI.value), ("Hugging Face", RemoteSite.HF.value)],
-                value=RemoteSite.CIVITAI.value,
-                allow_blank=False,
-                compact=True,
-                id="remote-site",
             )
-            yield Select(
-                _options([(k.value, k.value) for k in Kind if k is not Kind.INVALID], "any kind"),
-                value="",
-                allow_blank=False,
-                compact=True,
-                id="remote-kind",
+            yield _select(
+                "remote-kind",
+                [(k.value, k.value) for k in Kind if k is not Kind.INVALID],
+                blank="any kind",
             )
-            yield Select(
-                _options([(b.value, b.value) for b in Base if b is not Base.UNKNOWN], "any base"),
-                value="",
-                allow_blank=False,
-                compact=True,
-                id="remote-base",
+            yield _select(
+                "remote-base",
+                [(b.value, b.value) for b in Base if b is not Base.UNKNOWN],
+                blank="any base",
             )
-            yield Select(
-                [(s.value, s.value) for s in RemoteSort],
-                value=RemoteSort.RELEVANCE.value,
-                allow_blank=False,
-                compact=True,
-                id="remote-sort",
-            )
+            yield _select("remote-sort", [(s.value, s.value) for s in RemoteSort])
         with Horizontal(id="remote-body"):
             yield DataTable(id="remote-results", cursor_type="row", zebra_stripes=True)
             with Vertical(id="remote-side"):
@@ -109,19 +117,13 @@ class RemoteScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        results = self.query_one("#remote-results", DataTable)
-        results.add_column("", key="mark", width=2)
-        results.add_column("Name", key="name", width=30)
-        results.add_column("Type", key="type", width=12)
-        results.add_column("Base", key="base", width=10)
-        results.add_column("Creator", key="creator", width=12)
-        results.add_column("Downloads", key="downloads", width=9)
-        files = self.query_one("#remote-files", DataTable)
-        files.add_column("", key="mark", width=2)
-        files.add_column("Version", key="version", width=14)
-        files.add_column("File", key="file", width=30)
-        files.add_column("Size", key="size", width=8)
-        files.add_column("SHA256", key="sha", width=12)
+        for selector, columns in (
+            ("#remote-results", RESULT_COLUMNS),
+            ("#remote-files", FILE_COLUMNS),
+        ):
+            table = self.query_one(selector, DataTable)
+            for label, key, width in columns:
+                table.add_column(label, key=key, width=width)
         self.app.downloads_changed.subscribe(
             self, lambda summary: self.query_one(NavBar).set_status(downloads=summary)
         )
@@ -323,19 +325,18 @@ class RemoteScreen(Screen[None]):
             self.notify("Choose a model (and a file on the right).", severity="warning")
             return
         hit, version, file = chosen
+        if file.in_library:
+            self.notify(f"{file.name} is already in the library.", severity="information")
+            return
         services = self.app.services
         try:
-            client = services.civitai() if hit.site is RemoteSite.CIVITAI else None
-            hf = services.hf() if hit.site is RemoteSite.HF else None
-            job, context = download_job(hit, version, file, civitai=client, hf=hf)
+            civitai = services.civitai() if hit.site is RemoteSite.CIVITAI else None
+            request = download_request(hit, version, file, civitai)
             queue = services.queue()
         except Exception as exc:
             self.notify(str(exc), title="Download", severity="error", timeout=10)
             return
-        if file.in_library:
-            self.notify(f"{file.name} is already in the library.", severity="information")
-            return
-        item = queue.add(job, label=f"{hit.name} · {file.name}", context=context)
+        item = queue.add(request, label=f"{hit.name} · {file.name}", size=file.size)
         self.notify(f"{item.label}  (3 shows downloads)", title="Queued")
 
     def _chosen_file(self) -> tuple[RemoteHit, RemoteVersionInfo, RemoteFileInfo] | None:

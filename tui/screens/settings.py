@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -32,6 +32,21 @@ _ENV = {
     "civitai_token": "CIVITAI_TOKEN",
     "hf_token": "HF_TOKEN",
 }
+
+
+class _Token(NamedTuple):
+    """A secret the form can replace (typed anew) or forget, never show."""
+
+    key: str  # in Settings and the config file
+    label: str
+    noun: str
+    name: str  # of its widgets: set-NAME, forget-NAME
+
+
+_TOKENS = (
+    _Token("civitai_token", "Civitai API key", "key", "civitai-token"),
+    _Token("hf_token", "Hugging Face token", "token", "hf-token"),
+)
 
 
 class SettingsScreen(ModalScreen[bool]):
@@ -70,22 +85,15 @@ class SettingsScreen(ModalScreen[bool]):
                     allow_blank=False,
                     id="set-layout",
                 )
-                yield Label(f"Civitai API key — now {mask(s.civitai_token)}")
-                with Horizontal(classes="token-row"):
-                    yield Input(
-                        password=True,
-                        placeholder="type a new key to replace it",
-                        id="set-civitai-token",
-                    )
-                    yield Button("Forget", id="forget-civitai-token", classes="forget")
-                yield Label(f"Hugging Face token — now {mask(s.hf_token)}")
-                with Horizontal(classes="token-row"):
-                    yield Input(
-                        password=True,
-                        placeholder="type a new token to replace it",
-                        id="set-hf-token",
-                    )
-                    yield Button("Forget", id="forget-hf-token", classes="forget")
+                for token in _TOKENS:
+                    yield Label(f"{token.label} — now {mask(getattr(s, token.key))}")
+                    with Horizontal(classes="token-row"):
+                        yield Input(
+                            password=True,
+                            placeholder=f"type a new {token.noun} to replace it",
+                            id=f"set-{token.name}",
+                        )
+                        yield Button("Forget", id=f"forget-{token.name}", classes="forget")
                 with Horizontal(classes="switch-row"):
                     yield Switch(value=s.nsfw, id="set-nsfw")
                     yield Label("Show NSFW results and previews")
@@ -116,8 +124,7 @@ class SettingsScreen(ModalScreen[bool]):
         elif button == "settings-cancel":
             self.action_cancel()
         elif button.startswith("forget-"):
-            key = "civitai_token" if "civitai" in button else "hf_token"
-            self._forget.add(key)
+            self._forget.add(next(t.key for t in _TOKENS if button == f"forget-{t.name}"))
             event.button.label = "Forgotten"
             event.button.disabled = True
 
@@ -132,15 +139,12 @@ class SettingsScreen(ModalScreen[bool]):
             "nsfw": self.query_one("#set-nsfw", Switch).value,
             "jobs": max(1, min(16, int(jobs_text))) if jobs_text.isdigit() else 3,
         }
-        for key, selector in (
-            ("civitai_token", "#set-civitai-token"),
-            ("hf_token", "#set-hf-token"),
-        ):
-            typed = self.query_one(selector, Input).value.strip()
+        for token in _TOKENS:
+            typed = self.query_one(f"#set-{token.name}", Input).value.strip()
             if typed:
-                changes[key] = typed
-            elif key in self._forget:
-                changes[key] = None
+                changes[token.key] = typed
+            elif token.key in self._forget:
+                changes[token.key] = None
         return changes
 
     def action_save(self) -> None:
@@ -163,8 +167,8 @@ class SettingsScreen(ModalScreen[bool]):
                     nsfw=changes["nsfw"],
                     jobs=changes["jobs"],
                     **{
-                        key: changes[key] if key in changes else getattr(current, key)
-                        for key in ("civitai_token", "hf_token")
+                        t.key: changes[t.key] if t.key in changes else getattr(current, t.key)
+                        for t in _TOKENS
                     },
                 )
         except (ConfigError, OSError) as exc:
