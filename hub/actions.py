@@ -9,7 +9,6 @@ named version cannot be had.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -189,41 +188,3 @@ def trash_asset(catalog: Catalog, file_id: int, trash_dir: Path) -> ActionResult
         mark_missing(session, [file_id])
     (folder / "ORIGIN.txt").write_text(f"{source}\n", encoding="utf-8")
     return ActionResult(True, f"moved to the trash: {folder / source.name}", folder / source.name)
-
-
-# --------------------------------------------------------------------------------------
-# Render (through the command line, which owns the render job)
-
-
-def render_asset(path: str, *, timeout: float | None = None) -> ActionResult:
-    """Run ``sdhub render PATH --json`` in a child process and report its verdict.
-
-    A child process keeps torch and its memory out of the browser, and the
-    command line is where the render job lives (issue 6); its verdict lands
-    in the catalog, where the browser reads it.
-    """
-    command = [sys.executable, "-c", "from sdhub.tui.cli import main; main()"]
-    try:
-        done = subprocess.run(
-            [*command, "render", "--json", path],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-            stdin=subprocess.DEVNULL,
-        )
-    except subprocess.TimeoutExpired:
-        return ActionResult(False, "render took too long; try `sdhub render` in a shell")
-    for line in reversed(done.stdout.splitlines()):
-        try:
-            data = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(data, dict) and "verdict" in data:
-            grid = data.get("grid")
-            message = f"render: {data['verdict']}" + (f" · {grid}" if grid else "")
-            if data.get("message"):
-                message += f" · {data['message']}"
-            return ActionResult(data["verdict"] == "ok", message, Path(grid) if grid else None)
-    error = (done.stderr.strip().splitlines() or ["no result"])[-1]
-    return ActionResult(False, error.removeprefix("sdhub: "))

@@ -197,9 +197,9 @@ class AssetActions:
 
     @work(thread=True, group="asset-render", exit_on_error=False)
     def _render_asset(self, path: str) -> None:
-        from sdhub.hub.actions import render_asset
+        from ..render_child import render_in_child
 
-        result = render_asset(path)
+        result = render_in_child(path)
         self._done(result.ok, result.message, "Render", changed=True)
 
     def action_trash(self) -> None:
