@@ -39,6 +39,8 @@ def demo(path: Path | None, no_open: bool, render_assets: bool | None) -> None:
     import shlex
     import tempfile
 
+    from rich.markup import escape
+
     from ..output import EXIT_ITEM_FAILED, die, stderr_console
 
     console = stderr_console()
@@ -49,15 +51,15 @@ def demo(path: Path | None, no_open: bool, render_assets: bool | None) -> None:
         library = build_demo(
             dest,
             renderable=render_assets,
-            on_step=lambda message: console.print(f"[dim]demo:[/] {message}"),
+            on_step=lambda message: console.print(f"[dim]demo:[/] {escape(message)}"),
         )
     except (OSError, ValueError) as exc:
         die(str(exc), EXIT_ITEM_FAILED)
     report = library.report
     stats = report.stats if report else None
     console.print(
-        f"[bold]demo library[/] {library.root}: {stats.files if stats else 0} files catalogued "
-        f"in {library.seconds:.1f} s"
+        f"[bold]demo library[/] {escape(str(library.root))}: "
+        f"{stats.files if stats else 0} files catalogued in {library.seconds:.1f} s"
         + (
             f"; {len(report.misplaced)} misplaced, {len(report.duplicates)} duplicate group(s), "
             f"{sum(p.problem == 'dangerous' for p in report.problems)} unsafe"
@@ -66,7 +68,7 @@ def demo(path: Path | None, no_open: bool, render_assets: bool | None) -> None:
         )
     )
     for note in library.notes:
-        console.print(f"[yellow]note:[/] {note}")
+        console.print(f"[yellow]note:[/] {escape(note)}")
     env = library.env()
     exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
     if no_open:

@@ -116,7 +116,16 @@ def _ls_table(assets: list[Asset]) -> None:
         ("weight", "right"),
         ("trigger words", "left"),
     ):
-        table.add_column(column, justify=justify, overflow="fold")  # type: ignore[arg-type]
+        # Only the trigger words wrap: a name, kind or size split over two
+        # lines is hard to read and breaks `sdhub ls | grep`.
+        wraps = column == "trigger words"
+        table.add_column(
+            column,
+            justify=justify,  # type: ignore[arg-type]
+            no_wrap=not wraps,
+            overflow="fold" if wraps else "ellipsis",
+            min_width=12 if wraps else None,
+        )
     for a in assets:
         kind = a.kind.value
         if a.kind is Kind.OTHER and a.component is not None:
