@@ -460,12 +460,11 @@ def _lokr_tensors(
     return t
 
 
-def _kohya_metadata(
-    module: str, args: dict[str, Any] | None, rank: int, base_version: str = "sd_v1"
-) -> dict[str, str]:
+def _kohya_metadata(module: str, args: dict[str, Any] | None, rank: int) -> dict[str, str]:
+    # No ``ss_base_model_version``: a tiny test architecture is no SD1 or SDXL,
+    # and a label saying so would (rightly) earn a warning from the classifier.
     meta = {
         "ss_network_module": module,
-        "ss_base_model_version": base_version,
         "ss_network_dim": str(rank),
         "ss_network_alpha": str(rank),
         "ss_output_name": "tiny",
@@ -517,7 +516,7 @@ def write_tiny_lora(
         tucker_done = tucker_done or tucker
     module = "networks.lora" if algo == "lora" else "lycoris.kohya"
     args = None if algo == "lora" else {"algo": algo, "conv_dim": rank, "conv_alpha": rank}
-    meta = _kohya_metadata(module, args, rank, "sdxl_base_v1-0" if sdxl else "sd_v1")
+    meta = _kohya_metadata(module, args, rank)
     return _save_safetensors(path, tensors, meta)
 
 
