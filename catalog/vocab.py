@@ -52,6 +52,8 @@ _BY_FOLDED = {label.casefold(): base for label, base in CIVITAI_BASES.items()}
 
 #: Prefix rules for spellings the table does not know yet (checked in order: refiner first).
 _BASE_PREFIXES: tuple[tuple[re.Pattern[str], Base], ...] = (
+    # "Pony V7" is an AuraFlow model, not the SDXL-based Pony of 2024.
+    (re.compile(r"^pony\s*v?\s*([7-9]|\d\d)\b", re.I), Base.UNKNOWN),
     (re.compile(r"^sdxl\b.*\brefiner\b", re.I), Base.SDXL_REFINER),
     (re.compile(r"^sd\s*1(\.|\s|$)", re.I), Base.SD1),
     (re.compile(r"^sd\s*2(\.|\s|$)", re.I), Base.SD2),

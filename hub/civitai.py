@@ -18,12 +18,13 @@ import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import requests
 from sdhub.models.kinds import Base, Component, Kind
+from sdhub.models.layouts import MODEL_SUFFIXES
 
 from .download import DownloadJob, DownloadSource, Expected
 from .errors import Archived, BadRequest, NotAModelFile, NotFound
@@ -46,6 +47,8 @@ DEFAULT_BASE_URL = "https://civitai.com"
 
 #: The server refuses more than 100 ids or hashes per request (and long URLs break).
 BATCH = 100
+#: Page mode ends here: ``page * limit > 1000`` is answered 429 "use cursors instead".
+PAGE_MODE_CAP = 1000
 
 #: Old (2023) image ``nsfw`` strings → the bit flag that replaced them.
 _NSFW_STRINGS: dict[str, int] = {"none": 1, "soft": 2, "mature": 4, "x": 8}
@@ -53,6 +56,12 @@ _NSFW_STRINGS: dict[str, int] = {"none": 1, "soft": 2, "mature": 4, "x": 8}
 _NSFW_BITS = ~0b11
 
 _SHA256 = re.compile(r"^[0-9A-Fa-f]{64}$")
+
+#: Civitai answers 404 to anonymous requests for versions rated above its SFW default.
+_MATURE_HINT = (
+    "if it is rated mature, Civitai hides it from anonymous requests and from civitai.com: "
+    "set CIVITAI_TOKEN, and SDHUB_CIVITAI_URL=https://civitai.red"
+)
 
 
 # --- small lenient readers --------------------------------------------------------------------
@@ -457,6 +466,10 @@ class CivitaiTarget:
 # --- the client --------------------------------------------------------------------------
 
 
+def _is_weight_name(name: str) -> bool:
+    return PurePosixPath(name).suffix.lower() in MODEL_SUFFIXES
+
+
 def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -530,9 +543,14 @@ class CivitaiClient:
         return CivitaiModel.parse(_dict(data))
 
     def version(self, version_id: int) -> CivitaiVersion:
-        data = self._get(
-            f"/api/v1/model-versions/{int(version_id)}", f"civitai version {version_id}"
-        )
+        try:
+            data = self._get(
+                f"/api/v1/model-versions/{int(version_id)}", f"civitai version {version_id}"
+            )
+        except NotFound as exc:
+            if self._auth is None and exc.hint is None:
+                exc.hint = _MATURE_HINT
+            raise
         return CivitaiVersion.parse(_dict(data))
 
     def version_by_hash(self, file_hash: str) -> CivitaiVersion | None:
@@ -575,13 +593,23 @@ class CivitaiClient:
                 sleep=self._sleep,
             )
             asked = set(chunk)
+            unmatched = 0
             for item in _list(data):
                 if not isinstance(item, dict):
                     continue
                 version = CivitaiVersion.parse(item)
-                for file in version.files:
-                    if file.sha256 in asked:
-                        found.setdefault(file.sha256, version)
+                hits = [f.sha256 for f in version.files if f.sha256 in asked]
+                for sha in hits:
+                    found.setdefault(sha, version)  # type: ignore[arg-type]
+                unmatched += not hits
+            if unmatched:
+                # A version whose files publish no SHA256 the request named (hashes left
+                # out, or another hash kind matched): its file is among the rest, so ask
+                # those one by one rather than report them unknown.
+                for sha in (h for h in chunk if h not in found):
+                    version = self.version_by_hash(sha)
+                    if version is not None:
+                        found[sha] = version
         return found
 
     def models_by_ids(self, model_ids: Iterable[int]) -> dict[int, CivitaiModel]:
@@ -621,6 +649,8 @@ class CivitaiClient:
         ``nextPage``); ``query`` and ``page`` are never sent together (the
         server answers 400).
         """
+        if limit is not None and limit <= 0:
+            return
         if page_size is None:
             page_size = BATCH if limit is None else limit
         page_size = max(1, min(BATCH, page_size))
@@ -662,7 +692,9 @@ class CivitaiClient:
                 yielded += 1
                 if limit is not None and yielded >= limit:
                     return
-            paging = self._next_page(_dict(data.get("metadata")), has_query=bool(query))
+            paging = self._next_page(
+                _dict(data.get("metadata")), has_query=bool(query), page_size=page_size
+            )
             if not items or not paging:
                 return
             marker = repr(paging)
@@ -671,7 +703,14 @@ class CivitaiClient:
             seen_cursors.add(marker)
 
     @staticmethod
-    def _next_page(metadata: dict[str, Any], *, has_query: bool) -> list[tuple[str, Any]]:
+    def _next_page(
+        metadata: dict[str, Any], *, has_query: bool, page_size: int = BATCH
+    ) -> list[tuple[str, Any]]:
+        """The paging parameters of the next request; [] at the end.
+
+        Deployments in page mode (2023 answers came so without asking) refuse
+        pages past :data:`PAGE_MODE_CAP` items with a 429: that is the end.
+        """
         cursor = metadata.get("nextCursor")
         if cursor not in (None, ""):
             return [("cursor", str(cursor))]
@@ -681,8 +720,10 @@ class CivitaiClient:
         query = dict(parse_qsl(urlsplit(next_page).query))
         if query.get("cursor"):
             return [("cursor", query["cursor"])]
-        if query.get("page") and not has_query:
-            return [("page", query["page"])]
+        page = _int(query.get("page"))
+        if page and not has_query:
+            size = _int(query.get("limit")) or page_size
+            return [("page", str(page))] if page * size <= PAGE_MODE_CAP else []
         return []
 
     # --- references ---
@@ -798,6 +839,19 @@ class CivitaiClient:
         expected_kind = version.expected_kind(file)
         if expected_kind is None:
             raise NotAModelFile(f"{what}: {file.name} is {file.type}, not a model file")
+        suffix = PurePosixPath(file.name).suffix.lower()
+        if suffix and suffix not in MODEL_SUFFIXES:
+            # Wildcards, poses and workflows (zip, txt, json), diffusers/ONNX zips, GGUF:
+            # refused before the download rather than after it.
+            others = [f.name for f in version.files if _is_weight_name(f.name)]
+            raise NotAModelFile(
+                f"{what}: {file.name} ({file.format or file.type}) is no model file sdhub "
+                "can check and place",
+                hint=f"this version also has {', '.join(others[:3])}; name it with "
+                "?type=…&format=… on the download URL"
+                if others
+                else "download it from the website",
+            )
         kind, component = expected_kind
         label = f"Civitai type {version.model_type}" if version.model_type else "Civitai"
         if file.type not in ("Model", "Pruned Model"):

@@ -7,10 +7,15 @@ One download, start to end (ARCHITECTURE.md "Bulk download"):
    the remote label promises, or the caller's destination), resuming an
    existing ``.part`` with ``Range``. Every attempt starts again from the
    source URL, so a Civitai download asks ``/api/download/...`` for a fresh
-   signed URL before each resume (signed URLs expire). Bytes go from the
-   socket straight into :class:`~sdhub.models.hashing.MultiHasher`'s ring
-   buffers, whose worker threads hash while the next bytes arrive; the same
-   buffer is then written to the ``.part``.
+   signed URL before each resume (signed URLs expire; a storage host's
+   refusal of one — 400/401/403/404 after the redirect — is retried, never read
+   as the service's verdict). A 416 to the resume means the ``.part`` is
+   already whole (verified as it is) or longer than the file (started again).
+   A body compressed against ``Accept-Encoding: identity`` is stored decoded.
+   Bytes go from the socket straight into
+   :class:`~sdhub.models.hashing.MultiHasher`'s ring buffers, whose worker
+   threads hash while the next bytes arrive; the same buffer is then written
+   to the ``.part``.
 3. Refuse, and delete the ``.part``: an HTML/JSON body instead of a model, a
    size or SHA256 different from the published one, bytes that are no valid
    model file, a pickle the scanner calls dangerous, or a kind that
@@ -609,6 +614,11 @@ class Downloader:
             )
         except _NETWORK_ERRORS as exc:
             raise network_error(exc, f"download {job.key}", url) from None
+        if response.status_code == 416 and offset:
+            # The .part reaches (or passes) the end of the file: every CDN says so with 416.
+            total = _range_total(response.headers.get("Content-Range"))
+            response.close()
+            raise _RangeNotSatisfiable(total)
         if not response.ok:
             try:
                 error = error_from_response(response, f"download {job.key}", job.source.site)
@@ -634,11 +644,26 @@ class Downloader:
         return sanitize_filename(unquote(PurePosixPath(path).name))
 
     def _stream(self, job: DownloadJob, state: _State, first: requests.Response | None) -> None:
-        response = first if first is not None else self._open(job, state.done)
+        try:
+            response = first if first is not None else self._open(job, state.done)
+        except _RangeNotSatisfiable as exc:
+            total = exc.total if exc.total is not None else job.expected.size
+            if total == state.done:
+                return  # a complete .part (killed before the rename): verification decides
+            self._restart(state)
+            raise TransientError(
+                f"download {job.key}: the partial file is longer than the file; starting again",
+                url=redact_url(job.source.url),
+            ) from None
         with response:
             self._accept_range(job, state, response)
             self._refuse_error_body(job, response)
-            length = response.headers.get("Content-Length")
+            encoded = _content_encoded(response)
+            if encoded:
+                # Sent compressed although we asked for identity: store the decoded bytes.
+                # Content-Length then counts compressed bytes, so it says nothing here.
+                response.raw.decode_content = True
+            length = None if encoded else response.headers.get("Content-Length")
             remaining = int(length) if length and length.isdigit() else None
             total = state.done + remaining if remaining is not None else job.expected.size
             readinto = self._readinto(response, remaining)
@@ -676,7 +701,7 @@ class Downloader:
         """Make the ``.part`` agree with what the server is about to send."""
         if not state.done:
             return
-        if response.status_code == 206:
+        if response.status_code == 206 and not _content_encoded(response):
             content_range = response.headers.get("Content-Range", "")
             start = content_range.removeprefix("bytes ").split("-", 1)[0].strip()
             if start.isdigit() and int(start) == state.done:
@@ -967,6 +992,27 @@ class Downloader:
                     message=message,
                 )
             )
+
+
+class _RangeNotSatisfiable(Exception):
+    """416 to a resume: ``total`` is the file's size from ``Content-Range: bytes */N``."""
+
+    def __init__(self, total: int | None) -> None:
+        super().__init__(total)
+        self.total = total
+
+
+def _range_total(content_range: str | None) -> int | None:
+    """N of ``bytes */N`` or ``bytes a-b/N``; None when absent or ``*``."""
+    _, sep, total = (content_range or "").rpartition("/")
+    total = total.strip()
+    return int(total) if sep and total.isdigit() else None
+
+
+def _content_encoded(response: requests.Response) -> bool:
+    """Whether the body is compressed (gzip, br, …) in spite of ``Accept-Encoding: identity``."""
+    encoding = response.headers.get("Content-Encoding", "").strip().lower()
+    return encoding not in ("", "identity")
 
 
 def _is_network_oserror(exc: OSError) -> bool:

@@ -207,9 +207,12 @@ class Enricher:
         try:
             return self.civitai.versions_by_sha256(hashes)
         except HubError as exc:
-            if exc.transient or exc.status not in (400, 404, 405):
+            # 400/405, or a 404 (JSON, or the web app's HTML page for a route it lacks):
+            # no bulk route here. Anything else (429, 5xx, network) fails the batch.
+            if exc.status not in (400, 404, 405):
                 raise
-        # A deployment without the bulk route: ask one by one (404 = unknown, a real answer).
+        # A deployment without the bulk route: ask one by one. Only a JSON 404 means
+        # "unknown"; an HTML 404 raises, and the batch records nothing.
         found: dict[str, CivitaiVersion] = {}
         for value in hashes:
             version = self.civitai.version_by_hash(value)

@@ -83,11 +83,30 @@ def parse_content_disposition(value: str | None) -> str | None:
             return unquote(match.group(2).strip().strip('"'))
     match = _DISPOSITION_QUOTED.search(value)
     if match:
-        return re.sub(r"\\(.)", r"\1", match.group(1))
+        return _utf8_from_latin1(re.sub(r"\\(.)", r"\1", match.group(1)))
     match = _DISPOSITION_TOKEN.search(value)
     if match:
-        return match.group(1)
+        return _utf8_from_latin1(match.group(1))
     return None
+
+
+def _utf8_from_latin1(name: str) -> str:
+    """A name whose raw UTF-8 bytes were read as Latin-1 (``Ã¼ber``), read again as UTF-8.
+
+    Storage hosts copy ``response-content-disposition`` from the signed URL
+    into the header as raw UTF-8, and HTTP libraries decode header bytes as
+    Latin-1. Names that are not such bytes come back unchanged.
+    """
+    try:
+        raw = name.encode("latin-1")
+    except UnicodeEncodeError:
+        return name
+    if raw.isascii():
+        return name
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return name
 
 
 def ensure_inside(root: Path, path: Path) -> Path:

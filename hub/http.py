@@ -41,6 +41,7 @@ from .errors import (
     ServiceUnavailable,
     TransientError,
 )
+from .refs import CIVITAI_HOSTS, HF_HOSTS
 
 #: Never a browser UA: Civitai answers browsers with HTML login redirects (A.8).
 USER_AGENT = f"sdhub/{__version__}"
@@ -114,9 +115,27 @@ class BearerAuth(requests.auth.AuthBase):
         return hash(self._token)
 
 
+#: Hosts of one service that share its key: a redirect among them keeps ``Authorization``.
+_AUTH_DOMAINS: tuple[frozenset[str], ...] = (CIVITAI_HOSTS, HF_HOSTS)
+
+
+class Session(requests.Session):
+    """requests' session, except that a redirect between two hosts of one service
+    (civitai.red → civitai.com) keeps the key; any other host change drops it, as
+    requests does (storage hosts refuse signed URLs that come with an Authorization)."""
+
+    def should_strip_auth(self, old_url: str, new_url: str) -> bool:
+        old, new = urlsplit(old_url), urlsplit(new_url)
+        if new.scheme == "https" and old.hostname != new.hostname:
+            for hosts in _AUTH_DOMAINS:
+                if old.hostname in hosts and new.hostname in hosts:
+                    return False
+        return super().should_strip_auth(old_url, new_url)
+
+
 def make_session(*, pool: int = 8, user_agent: str = USER_AGENT) -> requests.Session:
     """A session that reuses connections (``pool`` per host) and retries nothing itself."""
-    session = requests.Session()
+    session = Session()
     adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(pool, 2), max_retries=0)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
@@ -150,6 +169,8 @@ def is_challenge(response: requests.Response) -> bool:
     """Cloudflare's "Just a moment..." interstitial (403/503 with an HTML body)."""
     if response.status_code not in (403, 429, 503):
         return False
+    if response.headers.get("cf-mitigated", "").lower() == "challenge":
+        return True  # what Cloudflare sets on every challenge answer, whatever the body
     ctype = response.headers.get("Content-Type", "").lower()
     text = body_preview(response).lower()
     return "text/html" in ctype and (
@@ -200,6 +221,35 @@ def parse_json(response: requests.Response, what: str) -> Any:
         ) from None
 
 
+def signed_url_refused(response: requests.Response) -> bool:
+    """A storage host refused the signed URL a service redirected us to (expired, most likely).
+
+    Civitai and the Hub redirect downloads to short-lived signed URLs on
+    another host. When one expires between the redirect and our read (or
+    before a resume), the storage host answers in its own dialect: S3/R2
+    ``403 AccessDenied "Request has expired"`` (XML), GCS ``400
+    ExpiredToken``, B2 ``401 expired_auth_token``, or a 404 from a replica
+    that has not got the file yet. None of these is the
+    service's verdict on the user: asking the service again yields a fresh
+    URL. The service's own JSON errors (``{"error": …}``) still count as
+    verdicts, also after a redirect between its own hosts.
+    """
+    if response.status_code not in (400, 401, 403, 404) or not response.history:
+        return False
+    first = urlsplit(response.history[0].url).netloc.lower()
+    if urlsplit(response.url).netloc.lower() == first:
+        return False
+    _message, body = json_error_message(response)
+    return "error" not in body
+
+
+def sent_credentials(response: requests.Response) -> bool:
+    """Whether the request that got this answer carried an ``Authorization`` header."""
+    request = getattr(response, "request", None)
+    headers = getattr(request, "headers", None) or {}
+    return "Authorization" in headers
+
+
 def should_retry(response: requests.Response) -> bool:
     """Whether an unsuccessful answer is worth another try after a pause."""
     status = response.status_code
@@ -211,8 +261,7 @@ def should_retry(response: requests.Response) -> bool:
         return True
     if status == 403 and is_challenge(response):
         return True
-    # A signed storage URL that expired between the redirect and our read.
-    return status == 403 and bool(response.history)
+    return signed_url_refused(response)
 
 
 def error_from_response(response: requests.Response, what: str, site: Site) -> HubError:
@@ -226,11 +275,27 @@ def error_from_response(response: requests.Response, what: str, site: Site) -> H
     server = message or hf_message
     common: dict[str, Any] = {"status": status, "server_message": server, "url": url}
     token_hint = _TOKEN_HINTS[site]
+    authed = sent_credentials(response)
 
+    if signed_url_refused(response):
+        return TransientError(
+            f"{what}: the storage host refused the signed download URL ({status}; expired?)",
+            hint="a fresh URL is asked for on the next try",
+            **{**common, "server_message": None},
+        )
     if error_code == "GatedRepo":
-        return GatedRepo(
-            f"{what}: gated repository",
-            hint=f"accept its terms on the model page while logged in, then {token_hint}",
+        if authed and status == 403:
+            # The Hub knows the token's account, which has not been granted access (yet).
+            hint = "request access on the model page with the account of HF_TOKEN, or wait"
+            hint += " for the authors to approve it"
+        else:
+            hint = f"accept its terms on the model page while logged in, then {token_hint}"
+        return GatedRepo(f"{what}: gated repository", hint=hint, **common)
+    if error_code == "RepoNotFound" or (status == 401 and site is Site.HF and not error_code):
+        # The Hub answers 401 for a repo that does not exist or that the caller may not see.
+        return NotFound(
+            f"{what}: repository not found (or private)",
+            hint="check the name" + ("" if authed else f"; if it is private, {token_hint}"),
             **common,
         )
     if status == 401 and "disabled downloads" in lowered:
@@ -240,12 +305,12 @@ def error_from_response(response: requests.Response, what: str, site: Site) -> H
             **common,
         )
     if status == 401:
-        if site is Site.HF and not error_code:
-            return NotFound(
-                f"{what}: repository not found (or private)",
-                hint=f"check the name; if it is private, {token_hint}",
-                **common,
-            )
+        if authed:
+            refused = "CIVITAI_TOKEN" if site is Site.CIVITAI else "HF_TOKEN"
+            hint = f"the key in {refused} was refused: check that it is valid and not revoked"
+            if site is Site.URL:
+                hint = "the server refused the credentials"
+            return LoginRequired(f"{what}: login required", hint=hint, **common)
         return LoginRequired(f"{what}: login required", hint=token_hint, **common)
     if status == 403 and ("early access" in lowered or "deadline" in body):
         deadline = body.get("deadline")
@@ -264,6 +329,14 @@ def error_from_response(response: requests.Response, what: str, site: Site) -> H
         )
     if status == 403:
         return Forbidden(f"{what}: forbidden", hint=token_hint, **common)
+    if status == 404 and site is Site.CIVITAI and not body:
+        # Civitai's API answers every 404 in JSON; an HTML page means the route itself
+        # was not reached (an outage, a restricted endpoint): no verdict on the thing asked.
+        return ServiceUnavailable(
+            f"{what}: Civitai answered 404 without an API error (the endpoint may be down)",
+            hint="try again later",
+            **{**common, "server_message": None},
+        )
     if status == 404:
         if error_code == "RevisionNotFound":
             return NotFound(f"{what}: revision not found", hint="check the @revision", **common)
@@ -280,15 +353,13 @@ def error_from_response(response: requests.Response, what: str, site: Site) -> H
         text = body_preview(response).lower()
         if "too many pages" in text:
             return BadRequest(f"{what}: too many pages requested", **common)
-        return RateLimited(
-            f"{what}: rate limited",
-            hint=(
-                "the daily download limit was hit; wait, or set CIVITAI_TOKEN"
-                if "unusual amount" in text
-                else "wait a minute and try again"
-            ),
-            **common,
-        )
+        if "unusual amount" in text:
+            hint = "the daily download limit was hit; wait, or set CIVITAI_TOKEN"
+        elif site is Site.HF and not authed:
+            hint = "wait a few minutes; set HF_TOKEN (logged-in users get higher limits)"
+        else:
+            hint = "wait a minute and try again"
+        return RateLimited(f"{what}: rate limited", hint=hint, **common)
     if status >= 500:
         return ServiceUnavailable(
             f"{what}: server error {status}", hint="try again later", **common

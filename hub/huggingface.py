@@ -307,36 +307,57 @@ class HfClient:
             status = getattr(response, "status_code", None)
             common: dict[str, Any] = {"status": status, "server_message": server}
             if name == "GatedRepoError":
-                raise GatedRepo(
-                    f"{what}: gated repository",
-                    hint=f"accept its terms at {page} while logged in, then set HF_TOKEN",
-                    **common,
-                ) from None
+                if self._token and status == 403:
+                    # 403: the Hub knows the token's account, which has no access (yet).
+                    hint = f"request access at {page} with the account of HF_TOKEN, or wait"
+                    hint += " for the authors to approve it"
+                else:
+                    hint = f"accept its terms at {page} while logged in, then set HF_TOKEN"
+                raise GatedRepo(f"{what}: gated repository", hint=hint, **common) from None
             if name == "RevisionNotFoundError":
-                raise NotFound(f"{what}: no such revision", **common) from None
+                raise NotFound(
+                    f"{what}: no such revision", hint="check the @revision", **common
+                ) from None
             if name == "RepositoryNotFoundError":
                 raise NotFound(
                     f"{what}: repository not found",
-                    hint="check the name; a private repo needs HF_TOKEN",
+                    hint="check the name"
+                    + ("" if self._token else "; a private repo needs HF_TOKEN"),
                     **common,
                 ) from None
             if name == "EntryNotFoundError":
-                raise NotFound(f"{what}: no such file in the repository", **common) from None
+                raise NotFound(
+                    f"{what}: no such file in the repository",
+                    hint=f"check the path against the repository's files at {page}",
+                    **common,
+                ) from None
             if name == "OfflineModeIsEnabled":
                 raise TransientError(
                     f"{what}: Hugging Face offline mode is on", hint="unset HF_HUB_OFFLINE"
                 ) from None
             if name == "HfHubHTTPError" and status is not None:
                 if status == 429:
-                    raise RateLimited(f"{what}: rate limited", **common) from None
+                    hint = "wait a few minutes" + (
+                        "" if self._token else "; set HF_TOKEN (logged-in users get higher limits)"
+                    )
+                    raise RateLimited(f"{what}: rate limited", hint=hint, **common) from None
                 if status >= 500:
                     raise ServiceUnavailable(f"{what}: server error {status}", **common) from None
                 if status in (401, 403):
-                    raise LoginRequired(
-                        f"{what}: not allowed", hint="set HF_TOKEN", **common
-                    ) from None
+                    hint = (
+                        "HF_TOKEN was refused or lacks this permission: check the token"
+                        if self._token
+                        else "set HF_TOKEN"
+                    )
+                    raise LoginRequired(f"{what}: not allowed", hint=hint, **common) from None
                 raise BadRequest(f"{what}: rejected ({status})", **common) from None
-            if isinstance(exc, _network_exceptions()) or name == "FileMetadataError":
+            if name == "FileMetadataError":
+                # No X-Repo-Commit/ETag on the answer: not a Hub (a proxy, a wrong endpoint).
+                raise HubError(
+                    f"{what}: {self.endpoint} does not answer like a Hugging Face Hub ({exc})",
+                    hint="check HF_ENDPOINT",
+                ) from None
+            if isinstance(exc, _network_exceptions()):
                 raise TransientError(
                     f"{what}: cannot reach {self.endpoint} ({type(exc).__name__})",
                     hint="check the network or HF_ENDPOINT",
@@ -418,6 +439,14 @@ class HfClient:
         url = self.resolve_url(repo_id, path, revision or "main")
         with self._translate(f"hf:{repo_id}/{path}", repo_id):
             meta = get_hf_file_metadata(url, token=self._token_arg, endpoint=self.endpoint)
+        if not meta.commit_hash or not meta.etag:
+            # Every Hub answer to a resolve URL names the commit and the blob; this one did
+            # not (a proxy's page, a wrong endpoint): its size would be a web page's.
+            raise HubError(
+                f"hf:{repo_id}/{path}: {self.endpoint} does not answer like a Hugging Face Hub "
+                "(no X-Repo-Commit or ETag header)",
+                hint="check HF_ENDPOINT",
+            )
         etag = (meta.etag or "").strip('"')
         sha = etag.upper() if re.fullmatch(r"[0-9a-fA-F]{64}", etag) else None
         return HfFile(

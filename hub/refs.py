@@ -24,7 +24,11 @@ from sdhub.models.layouts import MODEL_SUFFIXES
 
 from .errors import BadReference
 
-CIVITAI_HOSTS = frozenset({"civitai.com", "www.civitai.com", "civitai.red", "www.civitai.red"})
+#: civitai.com (since 2026 the SFW site, also as civitai.green) and civitai.red (everything):
+#: one API, one key.
+CIVITAI_HOSTS = frozenset(
+    f"{www}civitai.{tld}" for www in ("", "www.") for tld in ("com", "red", "green")
+)
 HF_HOSTS = frozenset({"huggingface.co", "www.huggingface.co", "hf.co"})
 #: Download-URL query parameters that select a file (``token`` is never kept).
 FILE_SELECTORS = ("type", "format", "size", "fp", "fileId")
@@ -93,7 +97,20 @@ Ref = LocalPath | AssetName | HashRef | CivitaiRef | HfRef
 _INT = re.compile(r"^\d+$")
 _HEX = re.compile(r"^[0-9a-fA-F]+$")
 _REPO_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-_AIR = re.compile(r"^urn:air:[^:]+:[^:]+:civitai:(\d+)(?:@(\d+))?$", re.I)
+#: ``urn:air:{ecosystem}:{type}:civitai:{model}[@{version}][:{layer}][.{format}]``.
+_AIR = re.compile(
+    r"^(?:urn:)?air:[^:]+:[^:]+:civitai:(\d+)(?:@(\d+))?(?::[^.]+)?(?:\.([A-Za-z0-9]+))?$", re.I
+)
+#: AIR ``.format`` → the download URL's ``format`` selector.
+_AIR_FORMATS = {
+    "safetensor": "SafeTensor",
+    "safetensors": "SafeTensor",
+    "ckpt": "PickleTensor",
+    "pt": "PickleTensor",
+    "pickletensor": "PickleTensor",
+    "gguf": "GGUF",
+    "diffusers": "Diffusers",
+}
 
 
 def _bad(text: str, why: str) -> BadReference:
@@ -120,11 +137,16 @@ def parse_ref(
         return _civitai_short(raw, raw[len("civitai:") :])
     if lower.startswith("hf:"):
         return _hf_short(raw, raw[len("hf:") :])
-    if lower.startswith("urn:air:"):
+    if lower.startswith(("urn:air:", "air:")):
         match = _AIR.match(raw)
         if not match:
             raise _bad(text, "only Civitai AIRs (urn:air:…:civitai:MODEL@VERSION) are understood")
-        return CivitaiRef(int(match.group(1)), int(match.group(2)) if match.group(2) else None)
+        file_format = _AIR_FORMATS.get((match.group(3) or "").lower())
+        return CivitaiRef(
+            int(match.group(1)),
+            int(match.group(2)) if match.group(2) else None,
+            (("format", file_format),) if file_format else (),
+        )
     if re.match(r"^[a-z][a-z0-9+.-]*://", lower):
         return _url(raw, set(civitai_hosts), set(hf_hosts))
     if _HEX.match(raw) and len(raw) in _HASH_LENGTHS and not os.path.exists(raw):

@@ -12,6 +12,7 @@ or the same family when the local version has no label.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,7 @@ from sdhub.models.kinds import Base
 from sqlmodel import select
 
 from .civitai import CivitaiClient, CivitaiModel, CivitaiVersion
+from .errors import HubError
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +146,30 @@ def newest_update(
     return None
 
 
+def _complete_listings(
+    civitai: CivitaiClient, models: dict[int, CivitaiModel], local: list[LocalCivitaiFile]
+) -> dict[int, CivitaiModel]:
+    """Full answers for the models whose batched listing left out a local file's version.
+
+    The list endpoint has at times answered with only each model's newest
+    version (SPEC-APIS.md C.4 #6; StabilityMatrix #551): then a same-base
+    update behind a newer other-base version would go unseen. One
+    ``/models/{id}`` per such model fills the gap; best effort.
+    """
+    partial = sorted(
+        {
+            f.model_id
+            for f in local
+            if f.model_id in models and models[f.model_id].version(f.version_id) is None
+        }
+    )
+    complete: dict[int, CivitaiModel] = {}
+    for model_id in partial:
+        with contextlib.suppress(HubError):
+            complete[model_id] = civitai.model(model_id)
+    return complete
+
+
 def check_updates(
     catalog: Catalog,
     civitai: CivitaiClient,
@@ -159,6 +185,7 @@ def check_updates(
     if not local:
         return []
     models = civitai.models_by_ids(sorted({f.model_id for f in local}))
+    models.update(_complete_listings(civitai, models, local))
     owned = {f.version_id for f in local}
     updates: list[Update] = []
     for file in local:

@@ -10,6 +10,7 @@ import requests
 from sdhub.hub.civitai import CivitaiClient, CivitaiModel, CivitaiVersion, nsfw_level
 from sdhub.hub.errors import (
     BadRequest,
+    NotAModelFile,
     NotFound,
     RateLimited,
     ServiceUnavailable,
@@ -488,6 +489,12 @@ def test_types_map_to_kinds(civitai_type: str, kind: Kind, component: Component 
         ("Flux.1 D", Base.FLUX),
         ("Flux.1 S", Base.FLUX),
         ("Flux.1 Kontext", Base.FLUX),
+        ("Flux.1 Krea", Base.FLUX),
+        ("Flux.2 D", Base.UNKNOWN),  # another architecture
+        ("Pony V7", Base.UNKNOWN),  # AuraFlow, not the SDXL-based Pony
+        ("SDXL 1.0 LCM", Base.SDXL),
+        ("SD 3.5 Medium", Base.SD3),
+        ("Stable Cascade", Base.UNKNOWN),
         ("Hunyuan 1", Base.UNKNOWN),
         ("Other", Base.UNKNOWN),
         (None, Base.UNKNOWN),
@@ -504,3 +511,136 @@ def test_vocab_for_search_filters_and_files() -> None:
     assert kind_of_file("Checkpoint", "Text Encoder") == (Kind.OTHER, Component.TEXT_ENCODER)
     assert kind_of_file("LORA", "Training Data") is None
     assert kind_of_file("LORA", "Model") == (Kind.LORA, None)
+
+
+# --- what the real service does that a kind fake would not ---------------------------------
+
+
+def test_an_html_404_is_no_verdict_on_a_hash(fake_civitai: FakeCivitai) -> None:
+    """Civitai's API answers 404 in JSON; the web app's HTML 404 (a route gone or restricted)
+    must not read as "no file has this hash", or enrich would remember a false miss."""
+    model = add_lora(fake_civitai, "Hashed")
+    sha = civitai_hashes(lora_bytes(hash("Hashed") % 1000))["SHA256"]
+    client = client_for(fake_civitai)
+    fake_civitai.fail("/api/v1/model-versions/by-hash/", Failure.HTML_404)
+    with pytest.raises(TransientError) as info:
+        client.version_by_hash(sha)
+    assert info.value.status == 404 and "This page could not be found" not in str(info.value)
+    found = client.version_by_hash(sha)
+    assert found is not None and found.model_id == model.id
+    assert client.version_by_hash("0" * 64) is None  # the JSON 404 is a real "unknown"
+
+
+def test_a_limit_of_zero_asks_nothing(fake_civitai: FakeCivitai) -> None:
+    add_lora(fake_civitai, "Any")
+    assert list(client_for(fake_civitai).search(limit=0)) == []
+    assert fake_civitai.count("/api/v1/models") == 0
+
+
+def test_api_answers_arrive_gzipped_and_chunked(fake_civitai: FakeCivitai) -> None:
+    """Like Cloudflare in front of Civitai: compressed, no Content-Length."""
+    add_lora(fake_civitai, "Packed")
+    response = requests.get(f"{fake_civitai.base_url}/api/v1/models", timeout=5)
+    assert response.headers["Content-Encoding"] == "gzip"
+    assert "Content-Length" not in response.headers
+    assert [m.name for m in client_for(fake_civitai).search(limit=5)] == ["Packed"]
+
+
+def test_the_2023_shape_without_metadata_or_hashes(fake_civitai: FakeCivitai) -> None:
+    model = fake_civitai.add_model("Old", type="Checkpoint", shape="2023")
+    version = fake_civitai.add_version(model, base_model="SD 1.5")
+    fake_civitai.add_file(
+        version, "old.ckpt", b"x" * 2048, format=None, fp=None, size=None, publish_hashes=False
+    )
+    raw = requests.get(f"{fake_civitai.base_url}/api/v1/models/{model.id}", timeout=5).json()
+    assert "metadata" not in raw["modelVersions"][0]["files"][0]
+    assert "hashes" not in raw["modelVersions"][0]["files"][0]
+    parsed = client_for(fake_civitai).model(model.id).versions[0].files[0]
+    assert parsed.hashes == {} and parsed.format is None and parsed.primary
+    assert parsed.size_bytes == 2048
+
+
+@pytest.mark.parametrize(
+    ("name", "file_format"),
+    [
+        ("wildcards.zip", "Other"),
+        ("workflow.json", "Other"),
+        ("flux-q8.gguf", "GGUF"),
+        ("model_diffusers.zip", "Diffusers"),
+    ],
+)
+def test_files_that_are_no_model_weights_are_refused_before_downloading(
+    fake_civitai: FakeCivitai, name: str, file_format: str
+) -> None:
+    model = fake_civitai.add_model("Extras", type="Wildcards" if "wild" in name else "Checkpoint")
+    version = fake_civitai.add_version(model)
+    fake_civitai.add_file(version, name, b"PK\x03\x04" + bytes(64), format=file_format)
+    fake_civitai.add_file(version, "extras.safetensors", lora_bytes(4), format="SafeTensor")
+    client = client_for(fake_civitai)
+    target = client.resolve(parse_ref(f"civitai:{model.id}"))
+    assert target.file.name == name
+    with pytest.raises(NotAModelFile) as info:
+        client.download_job(target.version, target.file)
+    assert name in str(info.value) and "extras.safetensors" in str(info.value)
+    assert fake_civitai.count("/api/download/") == 0
+
+
+def test_page_mode_deployments_end_at_the_page_cap_not_in_an_error(
+    fake_civitai: FakeCivitai,
+) -> None:
+    """2023 answers came in page mode unasked; pages past 1000 items get 429 "use cursors"."""
+    fake_civitai.page_mode_default = True
+    for i in range(1005):
+        fake_civitai.add_version(fake_civitai.add_model(f"M{i}", type="LORA"))
+    client = client_for(fake_civitai)
+    found = list(client.search(limit=None, page_size=100))
+    assert len(found) == 1000 and len({m.id for m in found}) == 1000
+    pages = [r.param("page") for r in fake_civitai.requests_to("/api/v1/models")]
+    assert pages == [None] + [str(p) for p in range(2, 11)]
+    assert (
+        CivitaiClient._next_page(
+            {"nextPage": "https://civitai.com/api/v1/models?limit=100&page=11"}, has_query=False
+        )
+        == []
+    )
+
+
+def test_a_bulk_answer_that_hides_file_hashes_is_asked_again_by_hash(
+    fake_civitai: FakeCivitai,
+) -> None:
+    models = [add_lora(fake_civitai, f"Hidden {i}") for i in range(2)]
+    known = [civitai_hashes(lora_bytes(hash(f"Hidden {i}") % 1000))["SHA256"] for i in range(2)]
+    fake_civitai.bulk_hides_hashes = True
+    found = client_for(fake_civitai).versions_by_sha256([*known, "0" * 64])
+    assert {sha: v.model_id for sha, v in found.items()} == {
+        known[0]: models[0].id,
+        known[1]: models[1].id,
+    }
+    assert fake_civitai.count("/api/v1/model-versions/by-hash/", method="GET") == 3
+
+
+def test_an_anonymous_404_for_a_mature_version_names_the_token(fake_civitai: FakeCivitai) -> None:
+    """Civitai filters model-version answers by browsing level; anonymous means SFW only."""
+    model = add_lora(fake_civitai, "Spicy", nsfw=True, nsfw_level=28)
+    version_id = model.versions[0].id  # type: ignore[attr-defined]
+    fake_civitai.hide_mature_from_anonymous = True
+    with pytest.raises(NotFound) as info:
+        client_for(fake_civitai).version(version_id)
+    assert "CIVITAI_TOKEN" in str(info.value)
+    assert client_for(fake_civitai, TOKEN).version(version_id).model_id == model.id
+
+
+def test_the_key_stays_within_civitai_but_never_reaches_storage() -> None:
+    """requests drops Authorization on any host change; civitai.red → civitai.com is one
+    service with one key (a download there would otherwise 401 with a valid key)."""
+    from sdhub.hub.http import make_session
+
+    session = make_session()
+    assert not session.should_strip_auth(
+        "https://civitai.red/api/download/models/1", "https://civitai.com/api/download/models/1"
+    )
+    assert session.should_strip_auth(
+        "https://civitai.com/api/download/models/1", "https://f005.backblazeb2.com/file/b/x"
+    )
+    assert session.should_strip_auth("https://huggingface.co/a/b", "https://cdn-lfs.hf.co/x")
+    assert session.should_strip_auth("https://civitai.red/a", "http://civitai.com/a")

@@ -491,6 +491,9 @@ def test_parallel_jobs_report_progress_and_every_result(civ: FakeCivitai, root: 
         ('attachment; filename="q\\"uote.pt"', 'q"uote.pt'),
         ("inline", None),
         (None, None),
+        # Raw UTF-8 bytes in the header, as http.client hands them over (Latin-1).
+        ('attachment; filename="Ã¼ber.pt"', "über.pt"),
+        ('attachment; filename="caf\xe9.pt"', "caf\xe9.pt"),  # real Latin-1 stays
     ],
 )
 def test_content_disposition(header: str | None, name: str | None) -> None:
@@ -601,3 +604,91 @@ def test_sigkill_at_random_points_then_resume(civ: FakeCivitai, root: Path) -> N
     assert [r.header("Range") for r in civ.requests_to("/files/")][1:] == [
         f"bytes={n}-" for n in sizes
     ]
+
+
+# --- what real storage hosts do that a kind fake would not -----------------------------------
+
+
+def test_a_complete_part_is_finished_after_the_416_of_its_resume(
+    civ: FakeCivitai, root: Path
+) -> None:
+    """Killed after the last byte but before the rename: the CDN answers the resume with 416."""
+    data = lora_bytes(30)
+    fake = publish(civ, "whole.safetensors", data)
+    part = root / "models" / "Lora" / "whole.safetensors.part"
+    part.parent.mkdir(parents=True)
+    part.write_bytes(data)
+    result = engine(root).fetch(job_for(civ, fake))
+    assert result.status is DownloadStatus.DOWNLOADED and result.resumed_from == len(data)
+    assert result.bytes_fetched == 0
+    assert result.path is not None and result.path.read_bytes() == data
+    assert [r.header("Range") for r in civ.requests_to("/files/")] == [f"bytes={len(data)}-"]
+
+
+def test_a_part_longer_than_the_file_starts_again_in_the_same_run(
+    civ: FakeCivitai, root: Path
+) -> None:
+    data = lora_bytes(31)
+    fake = publish(civ, "shrunk.safetensors", data)
+    part = root / "models" / "Lora" / "shrunk.safetensors.part"
+    part.parent.mkdir(parents=True)
+    part.write_bytes(lora_bytes(31) + b"\0" * 5000)  # an older, longer upload
+    result = engine(root).fetch(job_for(civ, fake))
+    assert result.path is not None and result.path.read_bytes() == data
+    assert result.resumed_from == 0 and no_partials(root)
+
+
+@pytest.mark.parametrize("status", [400, 401, 403], ids=["gcs-400", "b2-401", "s3-403"])
+def test_an_expired_signed_url_is_refreshed_whatever_the_storage_host_says(
+    civ: FakeCivitai, root: Path, status: int
+) -> None:
+    data = checkpoint_bytes(32)
+    fake = publish(civ, "expires.safetensors", data, type="Checkpoint")
+    civ.expired_status = status
+    civ.fail("/files/", Failure.DROP, after_bytes=70_000)
+    civ.fail("/files/", Failure.EXPIRED, times=2)  # the next two signed URLs have expired
+    result = engine(root).fetch(job_for(civ, fake, TOKEN))
+    assert result.path is not None and result.path.read_bytes() == data
+    assert civ.count(f"/api/download/models/{fake.id}") == 4  # a fresh URL for every try
+    assert [r.header("Range") for r in civ.requests_to("/files/")] == [None] + ["bytes=70000-"] * 3
+    # Refused signed URLs read as "ask again", never as "login required".
+    civ.signed_ttl = -1
+    with pytest.raises(TransientError) as info:
+        engine(root).fetch(job_for(civ, publish(civ, "never.safetensors", lora_bytes(33)), TOKEN))
+    assert "signed download URL" in str(info.value) and "CIVITAI_TOKEN" not in str(info.value)
+
+
+@pytest.mark.parametrize("mode", ["chunked", "gzip", "gzip+chunked"])
+def test_bodies_without_length_or_compressed_anyway_are_stored_decoded(
+    civ: FakeCivitai, root: Path, mode: str
+) -> None:
+    data = checkpoint_bytes(34)
+    fake = publish(civ, "odd.safetensors", data, type="Checkpoint")
+    civ.chunked_bytes = "chunked" in mode
+    civ.gzip_bytes = "gzip" in mode
+    civ.fail("/files/", Failure.DROP, after_bytes=40_000)
+    result = engine(root).fetch(job_for(civ, fake))
+    assert result.path is not None and result.path.read_bytes() == data
+    assert result.hashes is not None and result.hashes.sha256 == fake.files[0].hashes["SHA256"]
+    assert no_partials(root)
+
+
+def test_a_raw_utf8_content_disposition_names_the_file_right(civ: FakeCivitai, root: Path) -> None:
+    """Storage hosts copy the name into the header as raw UTF-8; HTTP stacks read Latin-1."""
+    fake = publish(civ, "Ünïcode ストリーム.safetensors", lora_bytes(35))
+    civ.raw_utf8_names = True
+    job = DownloadJob(
+        DownloadSource(f"{civ.base_url}/api/download/models/{fake.id}", Site.CIVITAI),
+        expected=Expected(kind=Kind.LORA),
+    )
+    result = engine(root).fetch(job)
+    assert result.path == root / "models" / "Lora" / "Ünïcode ストリーム.safetensors"
+
+
+def test_a_refused_key_is_named_as_such(civ: FakeCivitai, root: Path) -> None:
+    fake = publish(civ, "locked.safetensors", lora_bytes(36))
+    fake.login_required = True
+    with pytest.raises(LoginRequired) as info:
+        engine(root).fetch(job_for(civ, fake, "revoked-key"))
+    assert "CIVITAI_TOKEN was refused" in str(info.value)
+    assert "revoked-key" not in str(info.value)

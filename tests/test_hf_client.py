@@ -7,7 +7,15 @@ from pathlib import Path
 
 import pytest
 from sdhub.hub.download import Downloader, DownloadStatus
-from sdhub.hub.errors import AmbiguousReference, GatedRepo, HashMismatch, NotFound, PlacementError
+from sdhub.hub.errors import (
+    AmbiguousReference,
+    GatedRepo,
+    HashMismatch,
+    HubError,
+    NotFound,
+    PlacementError,
+    TransientError,
+)
 from sdhub.hub.huggingface import (
     HfClient,
     HfFile,
@@ -288,3 +296,55 @@ def test_snapshot_refuses_bytes_that_differ_from_the_lfs_hash(hub: FakeHub, tmp_
     with pytest.raises(HashMismatch):
         hf.snapshot(selection, dest)
     assert not dest.exists()
+
+
+# --- what the real Hub does that a kind fake would not ---------------------------------------
+
+
+def test_a_token_without_access_to_a_gated_repo_is_told_to_request_it(
+    hub: FakeHub, tmp_path: Path
+) -> None:
+    """The Hub answers 403 (not 401) when it knows the account but has not granted access."""
+    hub.add_repo("acme/gated", {"g.safetensors": lora_bytes(21)}, gated="manual", granted=set())
+    hf = client(hub, HF_TOKEN)
+    with pytest.raises(GatedRepo) as head:
+        hf.file_info("acme/gated", "g.safetensors")
+    assert head.value.status == 403 and "request access" in str(head.value)
+    assert "then set HF_TOKEN" not in str(head.value)
+    file = hf.list_files("acme/gated")[0]  # the file list of a gated repo is public
+    with pytest.raises(GatedRepo) as get:
+        Downloader(tmp_path, Layout.A1111, retry=FAST_RETRY).fetch(hf.download_job(file))
+    assert "request access" in str(get.value) and "not in the authorized list" in str(get.value)
+    assert not list(tmp_path.rglob("*.part"))
+
+
+def test_a_repo_the_engine_cannot_see_reads_as_not_found(hub: FakeHub, tmp_path: Path) -> None:
+    """Anonymous requests for a missing or private repo get 401 + RepoNotFound."""
+    hub.add_repo("acme/secret", {"s.safetensors": lora_bytes(22)}, private=True)
+    file = client(hub, HF_TOKEN).list_files("acme/secret")[0]
+    with pytest.raises(NotFound) as info:
+        Downloader(tmp_path, Layout.A1111, retry=FAST_RETRY).fetch(client(hub).download_job(file))
+    assert info.value.status == 401 and "HF_TOKEN" in str(info.value)
+    assert "login required" not in str(info.value)
+
+
+def test_offline_mode_is_named_and_nothing_is_asked(
+    hub: FakeHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from huggingface_hub import constants
+
+    hub.add_repo("acme/ink", {"ink.safetensors": lora_bytes(23)})
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(TransientError, match="offline") as info:
+        client(hub).select("acme/ink", "ink.safetensors")
+    assert "HF_HUB_OFFLINE" in str(info.value)
+    assert hub.requests == []
+
+
+def test_an_endpoint_that_is_no_hub_is_named(hub: FakeHub) -> None:
+    """A proxy or wrong HF_ENDPOINT answering 200 without the Hub's X-Repo-Commit header."""
+    hub.add_repo("acme/ink", {"ink.safetensors": lora_bytes(24)})
+    hub.fail("/acme/ink/resolve/", Failure.HTML_OK, times=10)
+    with pytest.raises(HubError, match="HF_ENDPOINT") as info:
+        client(hub).file_info("acme/ink", "ink.safetensors")
+    assert not info.value.transient

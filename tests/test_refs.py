@@ -38,6 +38,19 @@ from sdhub.hub.refs import (
         ("https://civitai.com/api/v1/model-versions/130072", CivitaiRef(None, 130072)),
         ("https://civitai.com/api/v1/models/4201", CivitaiRef(4201)),
         ("urn:air:sd1:lora:civitai:4201@130072", CivitaiRef(4201, 130072)),
+        # The AIR spec's optional layer and format, and the prefix without "urn:".
+        (
+            "urn:air:sdxl:checkpoint:civitai:4201@130072.safetensors",
+            CivitaiRef(4201, 130072, (("format", "SafeTensor"),)),
+        ),
+        ("air:flux1:lora:civitai:4201@130072:mylayer", CivitaiRef(4201, 130072)),
+        ("urn:air:sd1:lora:civitai:4201", CivitaiRef(4201)),
+        # Since 2026 civitai.com (also civitai.green) is the SFW site, civitai.red has it all.
+        ("https://civitai.green/models/4201?modelVersionId=7", CivitaiRef(4201, 7)),
+        (
+            "https://civitai.red/api/download/models/130072?fileId=99",
+            CivitaiRef(None, 130072, (("fileId", "99"),)),
+        ),
     ],
 )
 def test_civitai_forms(text: str, expected: CivitaiRef) -> None:

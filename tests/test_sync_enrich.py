@@ -184,3 +184,58 @@ def test_updates_offer_the_newest_version_of_the_same_base_only(civ, library, ca
         u.local.name: u.newest.id for u in check_updates(catalog, client(civ), any_base=True)
     }
     assert anywhere == {"ink": ink_xl.id, "wash": wash_xl.id}
+
+
+def test_html_404s_are_no_answers_but_a_missing_bulk_route_falls_back(  # type: ignore[no-untyped-def]
+    civ, library, catalog
+) -> None:
+    """Civitai's API says 404 in JSON. The web app's HTML 404 (a route gone or restricted,
+    C.4 #6) on the bulk route means "ask one by one"; on the per-hash route it is no
+    verdict at all: nothing is recorded, so no false "not on Civitai" blocks later runs."""
+    write_loras(library, {"ink": 1, "homemade": 3})
+    publish(civ, "ink", 1)
+    scan_library(catalog, [library.root], library=library)
+    enricher = Enricher(catalog, client(civ), library=library)
+
+    civ.fail("/api/v1/model-versions/by-hash", Failure.HTML_404, times=99)
+    results = list(enricher.enrich(select_files(catalog, everything=True).files))
+    assert {r.status for r in results} == {EnrichStatus.FAILED}
+    with catalog.session() as session:
+        assert session.exec(select(RemoteLookup)).all() == []
+
+    civ.clear_failures()
+    civ.clear_requests()
+    civ.fail("/api/v1/model-versions/by-hash", Failure.HTML_404, method="POST", times=99)
+    again = {
+        r.name: r.status for r in enricher.enrich(select_files(catalog, everything=True).files)
+    }
+    assert again == {"ink": EnrichStatus.FOUND, "homemade": EnrichStatus.NOT_FOUND}
+    assert civ.count("/api/v1/model-versions/by-hash/", method="GET") == 2
+
+
+def test_updates_see_past_a_listing_that_holds_only_the_newest_version(  # type: ignore[no-untyped-def]
+    civ, library, catalog
+) -> None:
+    """The list endpoint has answered with each model's newest version only: an SDXL port
+    on top must not hide the SD 1.5 update below it."""
+    write_loras(library, {"ink": 1, "wash": 2})
+    ink_model, _ = publish(civ, "ink", 1)
+    ink_v2 = civ.add_version(ink_model, name="v2", base_model="SD 1.5")
+    civ.add_file(ink_v2, "ink_v2.safetensors", lora_bytes(11))
+    ink_xl = civ.add_version(ink_model, name="XL", base_model="SDXL 1.0")
+    civ.add_file(ink_xl, "ink_xl.safetensors", lora_bytes(12))
+    wash_model, _ = publish(civ, "wash", 2)  # no update: its listing is complete
+    scan_library(catalog, [library.root], library=library)
+    list(
+        Enricher(catalog, client(civ), library=library).enrich(
+            select_files(catalog, everything=True).files
+        )
+    )
+    civ.list_latest_only = True
+    civ.clear_requests()
+
+    updates = {u.local.name: u.newest.id for u in check_updates(catalog, client(civ))}
+    assert updates == {"ink": ink_v2.id}
+    assert civ.count("/api/v1/models", method="GET") == 2  # the batch, then ink alone
+    assert civ.count(f"/api/v1/models/{ink_model.id}") == 1
+    assert civ.count(f"/api/v1/models/{wash_model.id}") == 0

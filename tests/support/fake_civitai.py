@@ -20,8 +20,14 @@ real handler; 307 to ``/files/<opaque>?exp=…``) and ``/files/<opaque>``
 paths expire after ``signed_ttl`` seconds or ``signed_uses`` uses).
 Every answer's ``downloadUrl`` points at this server. Models come in the
 2025 shape or, with ``shape="2023"``, in the old one (string NSFW,
-``"{Image,RentCivit}"`` licences, missing metadata keys, string counts).
-Faults: :meth:`FakeServer.fail` with a :class:`~support.http_fake.Failure`.
+``"{Image,RentCivit}"`` licences, no ``metadata``/``hashes`` keys when empty,
+string counts). As rough as the real service: JSON gzipped and chunked,
+signed URLs in Backblaze B2 style that refuse a request carrying an
+``Authorization`` header and expire in the dialect of ``expired_status``;
+knobs for 2023 page mode, the browsing-level filter of anonymous requests,
+listings with only the newest version, bulk answers without hashes and raw
+UTF-8 file names. Faults: :meth:`FakeServer.fail` with a
+:class:`~support.http_fake.Failure`.
 """
 
 from __future__ import annotations
@@ -167,6 +173,21 @@ class FakeCivitai(FakeServer):
         self.signed_uses = signed_uses
         #: Page-mode metadata counts as strings (old deployments).
         self.string_counts = string_counts
+        #: How the storage host refuses an expired signed URL: 403 (S3/R2 XML
+        #: AccessDenied), 400 (GCS XML ExpiredToken) or 401 (B2 JSON, no "error" key).
+        self.expired_status = 403
+        #: Content-Disposition of signed file URLs as raw UTF-8 bytes (what storage hosts
+        #: copy from ``response-content-disposition``), not ASCII + ``filename*``.
+        self.raw_utf8_names = False
+        #: Answer ``/models`` without ``page``/``cursor`` in page mode (2023 deployments).
+        self.page_mode_default = False
+        #: ``/model-versions/…`` and by-hash answer 404 to anonymous requests for versions
+        #: rated R and above (the browsing-level filter of SPEC-APIS.md A.4).
+        self.hide_mature_from_anonymous = False
+        #: The bulk by-hash answer's files carry no ``hashes`` (non-public files left out).
+        self.bulk_hides_hashes = False
+        #: ``/models`` lists only each model's newest version (civitai/civitai#1100).
+        self.list_latest_only = False
         #: Signed file URLs point at this host name: "localhost" is another host than
         #: 127.0.0.1 to a client (like Civitai → its storage CDN), so tokens stay behind.
         self.files_host = "localhost"
@@ -323,6 +344,11 @@ class FakeCivitai(FakeServer):
             "hashes": dict(file.hashes),
             "downloadUrl": self._download_url(file.version, file),
         }
+        if old:
+            # Old answers leave out what is empty: no metadata, no hashes (scan pending).
+            for key in ("metadata", "hashes"):
+                if not data[key]:
+                    del data[key]
         if file.primary:
             data["primary"] = True
         elif not nested and not old:
@@ -491,9 +517,13 @@ class FakeCivitai(FakeServer):
         ]
         return data
 
+    def _hidden_from(self, h: Handler, version: FakeVersion) -> bool:
+        mature = bool(version.model.nsfw_level & ~0b11) or version.model.nsfw
+        return self.hide_mature_from_anonymous and mature and h.bearer() not in self.tokens
+
     def _version(self, h: Handler, raw_id: str) -> None:
         version = self.version(int(raw_id)) if raw_id.isdigit() else None
-        if version is None or not self._visible(version):
+        if version is None or not self._visible(version) or self._hidden_from(h, version):
             return h.send_json(404, {"error": "Model not found"})
         h.send_json(200, self.version_json(version, nested=False))
 
@@ -510,7 +540,7 @@ class FakeCivitai(FakeServer):
 
     def _by_hash(self, h: Handler, value: str) -> None:
         version = self._find_hash(value)
-        if version is None:
+        if version is None or self._hidden_from(h, version):
             return h.send_json(404, {"error": "Model not found"})
         h.send_json(200, self.version_json(version, nested=False))
 
@@ -531,9 +561,14 @@ class FakeCivitai(FakeServer):
         seen: set[int] = set()
         for value in hashes:
             version = self._find_hash(value)
-            if version is not None and version.id not in seen:
-                seen.add(version.id)
-                found.append(self.version_json(version, nested=False))
+            if version is None or version.id in seen or self._hidden_from(h, version):
+                continue
+            seen.add(version.id)
+            data = self.version_json(version, nested=False)
+            if self.bulk_hides_hashes:
+                for file in data["files"]:
+                    file.pop("hashes", None)
+            found.append(data)
         h.send_json(200, found)
 
     def _list_models(self, h: Handler) -> None:
@@ -552,6 +587,8 @@ class FakeCivitai(FakeServer):
         query = h.param("query")
         page = h.param("page")
         cursor = h.param("cursor")
+        if self.page_mode_default and not (page or cursor or query):
+            page = "1"
         if query and page:
             return h.send_json(
                 400,
@@ -599,7 +636,11 @@ class FakeCivitai(FakeServer):
                 "nextCursor": next_cursor,
                 "nextPage": f"{base}?{urlencode([*keep, ('cursor', next_cursor)])}",
             }
-        h.send_json(200, {"items": [self._published_copy(m) for m in chunk], "metadata": metadata})
+        items = [self._published_copy(m) for m in chunk]
+        if self.list_latest_only:
+            for item in items:
+                item["modelVersions"] = item["modelVersions"][:1]
+        h.send_json(200, {"items": items, "metadata": metadata})
 
     def _filtered(self, h: Handler) -> list[FakeModel]:
         models = list(self.models.values())
@@ -686,7 +727,15 @@ class FakeCivitai(FakeServer):
         with self._state:
             self._signed[opaque] = [file, expires, 0]
         disposition = f'attachment; filename="{file.name}"'
-        query = urlencode({"exp": int(expires), "response-content-disposition": disposition})
+        # Backblaze B2 style (Civitai's storage since 2026): the signature travels as an
+        # ``Authorization`` *query* parameter; ``b2ContentDisposition`` becomes the header.
+        query = urlencode(
+            {
+                "Authorization": f"4_{secrets.token_hex(12)}",
+                "exp": int(expires),
+                "b2ContentDisposition": disposition,
+            }
+        )
         h.redirect(307, f"{self.files_base_url}/files/{opaque}?{query}")
 
     def _select_file(self, h: Handler, version: FakeVersion) -> FakeFile | None:
@@ -708,7 +757,36 @@ class FakeCivitai(FakeServer):
                 return file
         return None
 
+    def expired(self, h: Handler) -> None:
+        if self.expired_status == 401:
+            return h.send_json(
+                401,
+                {
+                    "code": "expired_auth_token",
+                    "message": "Authorization token has expired",
+                    "status": 401,
+                },
+            )
+        code, message = (
+            ("ExpiredToken", "The provided token has expired.")
+            if self.expired_status == 400
+            else ("AccessDenied", "Request has expired")
+        )
+        body = (
+            '<?xml version="1.0" encoding="UTF-8"?>'
+            f"<Error><Code>{code}</Code><Message>{message}</Message></Error>"
+        ).encode()
+        return h.send_body(self.expired_status, body, "application/xml")
+
     def _files(self, h: Handler, opaque: str) -> None:
+        if h.headers.get("Authorization"):
+            # Storage refuses a signed URL that comes with a header credential as well
+            # (R2: "400 InvalidRequest"; B2 answers 401): the API key must stay behind.
+            body = (
+                b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>InvalidRequest</Code>'
+                b"<Message>Missing x-amz-content-sha256</Message></Error>"
+            )
+            return h.send_body(400, body, "application/xml")
         with self._state:
             entry = self._signed.get(opaque)
             if entry is not None:
@@ -720,15 +798,14 @@ class FakeCivitai(FakeServer):
                 else:
                     entry[2] += 1
         if entry is None:
-            body = (
-                b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code>'
-                b"<Message>Request has expired</Message></Error>"
-            )
-            return h.send_body(403, body, "application/xml")
+            return self.expired(h)
         file = entry[0]
         ascii_name = file.name.encode("ascii", "replace").decode().replace('"', "_")
         disposition = f'attachment; filename="{ascii_name}"'
-        if ascii_name != file.name:
+        if self.raw_utf8_names:
+            # http.server writes headers as Latin-1: these code points are the UTF-8 bytes.
+            disposition = 'attachment; filename="{}"'.format(file.name.encode().decode("latin-1"))
+        elif ascii_name != file.name:
             disposition += f"; filename*=UTF-8''{quote(file.name, safe='')}"
         h.send_bytes(
             file.body,

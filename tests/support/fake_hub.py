@@ -12,7 +12,8 @@ quoted ``ETag``, ``X-Linked-Etag``/``X-Linked-Size`` for LFS files, the true
 ``…/revision/{rev}``, ``…/tree/{rev}[/{path}]`` (``recursive`` as ``True`` or
 ``true``), ``GET /api/models`` (search, author, filter, sort, limit; ``Link:
 <…>; rel="next"`` pagination). Errors carry ``X-Error-Code``
-(RepoNotFound, RevisionNotFound, EntryNotFound, GatedRepo). With
+(RepoNotFound, RevisionNotFound, EntryNotFound, GatedRepo: 401 without a
+valid token, 403 for a token whose account is not in ``granted``). With
 ``cdn_redirect=True`` LFS files answer 302 to another host name
 (``localhost``) that serves the bytes, like the real CDN. Never any
 ``X-Xet-*`` header or ``xetHash``.
@@ -69,6 +70,8 @@ class FakeRepo:
     #: revision name or commit → (commit sha, files)
     revisions: dict[str, tuple[str, dict[str, RepoFile]]] = field(default_factory=dict)
     gated: str | bool = False  # False | "auto" | "manual"
+    #: Tokens whose accounts were granted access to a gated repo (None: every valid token).
+    granted: set[str] | None = None
     private: bool = False
     downloads: int = 0
     likes: int = 0
@@ -300,12 +303,20 @@ class FakeHub(FakeServer):
             return
         repo, sha, files, path = at
         file = files.get(path)
-        if repo.gated and h.bearer() not in self.tokens:
+        token = h.bearer()
+        if repo.gated and token not in self.tokens:
             message = (
                 f"Access to model {repo.id} is restricted. You must have access to it "
                 "and be authenticated to access it. Please log in."
             )
             return self._error(h, 401, "GatedRepo", message, **{"X-Repo-Commit": sha})
+        if repo.gated and repo.granted is not None and token not in repo.granted:
+            # A known account without access: 403, as the real Hub answers it.
+            message = (
+                f"Access to model {repo.id} is restricted and you are not in the authorized "
+                f"list. Visit https://huggingface.co/{repo.id} to ask for access."
+            )
+            return self._error(h, 403, "GatedRepo", message, **{"X-Repo-Commit": sha})
         if file is None:
             return self._error(h, 404, "EntryNotFound", "Entry not found", **{"X-Repo-Commit": sha})
         headers = {"X-Repo-Commit": sha, "ETag": f'"{file.blob_id}"'}

@@ -8,6 +8,7 @@ do. :mod:`support.fake_civitai` and :mod:`support.fake_hub` add the routes.
 from __future__ import annotations
 
 import contextlib
+import gzip
 import json
 import os
 import re
@@ -41,6 +42,11 @@ class Failure(Enum):
     RESET = "reset"
     #: 200 with an HTML page instead of the real answer (a maintenance page).
     HTML_OK = "html-200"
+    #: 404 with the web app's HTML "page could not be found" (a route that is gone or
+    #: restricted), not the API's JSON ``{"error": …}``.
+    HTML_404 = "html-404"
+    #: The storage host's refusal of an expired signed URL (:meth:`FakeServer.expired`).
+    EXPIRED = "expired"
 
 
 CLOUDFLARE_PAGE = (
@@ -49,6 +55,10 @@ CLOUDFLARE_PAGE = (
     b"Checking if the site connection is secure</div></body></html>"
 )
 MAINTENANCE_PAGE = b"<!DOCTYPE html><html><body><h1>We'll be right back</h1></body></html>"
+NOT_FOUND_PAGE = (
+    b"<!DOCTYPE html><html><head><title>404: This page could not be found</title></head>"
+    b"<body><h1>404</h1><h2>This page could not be found.</h2></body></html>"
+)
 
 
 @dataclass
@@ -117,6 +127,13 @@ class FakeServer:
         self.ignore_range = False
         #: Seconds to pause after each 64 KiB of a byte body (a slow link).
         self.chunk_delay = 0.0
+        #: JSON answers gzip-compressed and chunked (no Content-Length) whenever the
+        #: client accepts gzip, as Cloudflare in front of both real services sends them.
+        self.compress_json = True
+        #: Byte bodies without Content-Length (chunked), as some mirrors and proxies send.
+        self.chunked_bytes = False
+        #: Byte bodies gzip-compressed although the client asked for ``identity``.
+        self.gzip_bytes = False
         self._injections: list[Injection] = []
         self._lock = threading.Lock()
         self._server: _Server | None = None
@@ -212,6 +229,14 @@ class FakeServer:
 
     # --- routes (subclasses) ---
 
+    def expired(self, h: Handler) -> None:
+        """How this server's storage refuses an expired signed URL (S3 style by default)."""
+        body = (
+            b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code>'
+            b"<Message>Request has expired</Message></Error>"
+        )
+        h.send_body(403, body, "application/xml")
+
     def route(self, h: Handler) -> None:  # pragma: no cover - overridden
         h.send_json(404, {"error": "not found"})
 
@@ -276,7 +301,44 @@ class Handler(BaseHTTPRequestHandler):
 
     def send_json(self, status: int, data: Any, headers: Mapping[str, str] | None = None) -> None:
         body = json.dumps(data).encode()
+        accepts = (self.headers.get("Accept-Encoding") or "").lower()
+        drop = self.injection is not None and self.injection.failure is Failure.DROP
+        if self.fake.compress_json and "gzip" in accepts and self.command != "HEAD" and not drop:
+            extra = {"Content-Encoding": "gzip", "Vary": "Accept-Encoding", **(headers or {})}
+            return self.send_chunked(
+                status, gzip.compress(body), "application/json; charset=utf-8", extra
+            )
         self.send_body(status, body, "application/json; charset=utf-8", headers)
+
+    def send_chunked(
+        self,
+        status: int,
+        body: bytes,
+        content_type: str,
+        headers: Mapping[str, str] | None = None,
+        *,
+        piece: int = 8192,
+    ) -> None:
+        """A body in ``Transfer-Encoding: chunked`` pieces: no Content-Length up front."""
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Transfer-Encoding", "chunked")
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        if self.command == "HEAD":
+            return
+        inj = self.injection
+        limit = len(body)
+        if inj is not None and inj.failure is Failure.DROP:
+            limit = min(limit, inj.after_bytes or limit // 2)
+        for offset in range(0, limit, piece):
+            part = body[offset : min(offset + piece, limit)]
+            self.wfile.write(b"%x\r\n" % len(part) + part + b"\r\n")
+        if limit < len(body):
+            self._hang_up()
+            return
+        self.wfile.write(b"0\r\n\r\n")
 
     def send_body(
         self,
@@ -341,6 +403,15 @@ class Handler(BaseHTTPRequestHandler):
                 status = 206
                 extra["Content-Range"] = f"bytes {start}-{end}/{size}"
         length = end - start + 1 if size else 0
+        if (self.fake.gzip_bytes or self.fake.chunked_bytes) and self.command != "HEAD":
+            data = self._slice(body, start, length)
+            if self.fake.gzip_bytes:
+                data = gzip.compress(data)
+                extra["Content-Encoding"] = "gzip"
+            if self.fake.chunked_bytes:
+                extra["Accept-Ranges"] = "bytes"
+                return self.send_chunked(status, data, content_type, extra, piece=1 << 16)
+            return self.send_body(status, data, content_type, {"Accept-Ranges": "bytes", **extra})
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(length))
@@ -357,6 +428,15 @@ class Handler(BaseHTTPRequestHandler):
         self._write_range(body, start, limit)
         if limit < length:
             self._hang_up()
+
+    @staticmethod
+    def _slice(body: Body, start: int, count: int) -> bytes:
+        if body.data is not None:
+            return body.data[start : start + count]
+        assert body.path is not None
+        with open(body.path, "rb") as fh:
+            fh.seek(start)
+            return fh.read(count)
 
     def _write_range(self, body: Body, start: int, count: int) -> None:
         if body.data is not None and self.fake.chunk_delay:
@@ -398,7 +478,10 @@ class Handler(BaseHTTPRequestHandler):
             self.send_json(429, {"error": "Too Many Requests"})
         elif failure is Failure.CLOUDFLARE:
             self.send_body(
-                403, CLOUDFLARE_PAGE, "text/html; charset=UTF-8", {"Server": "cloudflare"}
+                403,
+                CLOUDFLARE_PAGE,
+                "text/html; charset=UTF-8",
+                {"Server": "cloudflare", "cf-mitigated": "challenge"},
             )
         elif failure is Failure.SERVER_ERROR:
             self.send_json(500, {"error": "Internal Server Error"})
@@ -406,6 +489,10 @@ class Handler(BaseHTTPRequestHandler):
             self.send_body(503, MAINTENANCE_PAGE, "text/html; charset=UTF-8")
         elif failure is Failure.HTML_OK:
             self.send_body(200, MAINTENANCE_PAGE, "text/html; charset=UTF-8")
+        elif failure is Failure.HTML_404:
+            self.send_body(404, NOT_FOUND_PAGE, "text/html; charset=utf-8")
+        elif failure is Failure.EXPIRED:
+            self.fake.expired(self)
 
     def finish(self) -> None:
         with contextlib.suppress(OSError):
