@@ -497,7 +497,7 @@ class Downloader:
                 if not exc.transient or failures >= self.retry.attempts:
                     raise
                 self._emit(job, Phase.RETRYING, message=str(exc))
-                self._pause(self.retry.delay(failures - 1))
+                self._pause(self.retry.delay(failures - 1, exc.retry_after))
 
     def _open_part(self, part: Path) -> contextlib.AbstractContextManager[BinaryIO]:
         fh = open(part, "a+b", buffering=0)  # noqa: SIM115 - closed by the context manager
@@ -593,7 +593,7 @@ class Downloader:
                 self._emit(
                     job, Phase.RETRYING, done=state.done, total=job.expected.size, message=str(exc)
                 )
-                self._pause(self.retry.delay(max(failures - 1, 0)))
+                self._pause(self.retry.delay(max(failures - 1, 0), exc.retry_after))
             finally:
                 first = None
 

@@ -17,6 +17,8 @@ class HubError(Exception):
 
     #: Retrying later may succeed (network, 429, 5xx, Cloudflare).
     transient: bool = False
+    #: Seconds the server asked us to wait (``Retry-After``), when it said.
+    retry_after: float | None = None
 
     def __init__(
         self,

@@ -13,6 +13,8 @@ up in a message goes through :func:`redact_url` first.
 
 from __future__ import annotations
 
+import datetime
+import email.utils
 import json
 import random
 import time
@@ -89,10 +91,34 @@ class RetryPolicy:
     base_delay: float = 1.0
     max_delay: float = 30.0
 
-    def delay(self, attempt: int) -> float:
-        """Seconds to wait after failed try number ``attempt`` (0-based): capped, jittered."""
+    def delay(self, attempt: int, asked: float | None = None) -> float:
+        """Seconds to wait after failed try number ``attempt`` (0-based): capped, jittered.
+
+        ``asked`` is the server's ``Retry-After``: waiting less only earns
+        another 429, so it is honoured, up to ``max_delay`` (a server asking
+        for an hour gets our last tries sooner, then a clear error).
+        """
         capped = min(self.max_delay, self.base_delay * (2**attempt))
-        return capped / 2 + random.uniform(0, capped / 2)
+        backoff = capped / 2 + random.uniform(0, capped / 2)
+        if asked is None:
+            return backoff
+        return min(max(backoff, asked), self.max_delay)
+
+
+def retry_after(response: requests.Response) -> float | None:
+    """``Retry-After`` in seconds (delta-seconds or an HTTP date), None when absent or garbled."""
+    value = response.headers.get("Retry-After", "").strip()
+    if not value:
+        return None
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.UTC)
+    return max(0.0, (when - datetime.datetime.now(datetime.UTC)).total_seconds())
 
 
 class BearerAuth(requests.auth.AuthBase):
@@ -266,6 +292,13 @@ def should_retry(response: requests.Response) -> bool:
 
 def error_from_response(response: requests.Response, what: str, site: Site) -> HubError:
     """The typed error for an unsuccessful answer, with the server's words and a hint."""
+    error = _error_for(response, what, site)
+    if error.transient:
+        error.retry_after = retry_after(response)
+    return error
+
+
+def _error_for(response: requests.Response, what: str, site: Site) -> HubError:
     status = response.status_code
     url = redact_url(response.url)
     message, body = json_error_message(response)
@@ -397,7 +430,7 @@ def request_json(
     last: HubError | None = None
     for attempt in range(max(retry.attempts, 1)):
         if attempt:
-            sleep(retry.delay(attempt - 1))
+            sleep(retry.delay(attempt - 1, last.retry_after if last else None))
         try:
             response = session.request(
                 method,

@@ -255,6 +255,18 @@ def _network_exceptions() -> tuple[type[BaseException], ...]:
     return tuple(found)
 
 
+def _saved_token() -> str | None:
+    """The token ``hf auth login`` saved (``$HF_HOME/token``), as huggingface_hub itself uses it.
+
+    CLI.md promises HF_TOKEN "as huggingface_hub defines it", and a user who
+    logged in with the ``hf`` tool expects gated repos to open without
+    exporting anything.
+    """
+    from huggingface_hub import get_token
+
+    return get_token() or None
+
+
 class HfClient:
     """Hugging Face Hub access with an explicit endpoint and token."""
 
@@ -273,7 +285,7 @@ class HfClient:
     @classmethod
     def from_settings(cls, settings: Settings, **kwargs: Any) -> HfClient:
         kwargs.setdefault("cache_dir", settings.cache_dir / "hf")
-        return cls(settings.hf_endpoint, settings.hf_token, **kwargs)
+        return cls(settings.hf_endpoint, settings.hf_token or _saved_token(), **kwargs)
 
     def __repr__(self) -> str:
         return f"HfClient({self.endpoint!r}, token={'set' if self._token else 'none'})"
@@ -283,7 +295,8 @@ class HfClient:
         if self._api is None:
             from huggingface_hub import HfApi
 
-            # token=False: never fall back to a token saved by `hf auth login` behind our back.
+            # token=False: the token is resolved once, in from_settings, so the
+            # API calls and our own download engine always use the same one.
             self._api = HfApi(endpoint=self.endpoint, token=self._token or False)
         return self._api
 

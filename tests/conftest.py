@@ -68,4 +68,8 @@ def sdhub_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Mon
     monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
     monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
     monkeypatch.setenv("HF_HOME", str(home / "hf"))
+    # huggingface_hub resolved $HF_HOME at import: keep a real `hf auth login` token out too.
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_TOKEN_PATH", str(home / "hf" / "token"))
     return home

@@ -427,6 +427,18 @@ def test_retries_are_bounded_and_backoff_grows(fake_civitai: FakeCivitai) -> Non
         assert cap / 2 <= slept <= cap
 
 
+def test_retry_after_is_honoured_up_to_the_cap(fake_civitai: FakeCivitai) -> None:
+    model = add_lora(fake_civitai, "Patient")
+    fake_civitai.fail(f"/api/v1/models/{model.id}", Failure.RATE_LIMIT_RETRY_AFTER, times=2)
+    sleeps: list[float] = []
+    policy = RetryPolicy(attempts=5, base_delay=0.001, max_delay=10.0)
+    client = CivitaiClient(fake_civitai.base_url, retry=policy, sleep=sleeps.append)
+    assert client.model(model.id).name == "Patient"
+    assert sleeps == [7.0, 7.0]  # what the server asked, not our millisecond backoff
+    capped = RetryPolicy(attempts=5, base_delay=0.001, max_delay=3.0)
+    assert capped.delay(0, 3600.0) == 3.0
+
+
 def test_permanent_answers_are_not_retried(fake_civitai: FakeCivitai) -> None:
     client = client_for(fake_civitai)
     with pytest.raises(NotFound) as info:

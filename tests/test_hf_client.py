@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import huggingface_hub.constants
 import pytest
 from sdhub.hub.download import Downloader, DownloadStatus
 from sdhub.hub.errors import (
@@ -141,6 +142,24 @@ def test_settings_feed_the_client(monkeypatch: pytest.MonkeyPatch) -> None:
     hf = HfClient.from_settings(load_settings())
     assert hf.endpoint == "http://127.0.0.1:4321" and "hf_from_env" not in repr(hf)
     assert hf.api.endpoint == "http://127.0.0.1:4321"
+
+
+def test_a_token_saved_by_hf_login_opens_gated_repos(
+    hub: FakeHub, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """``hf auth login`` writes $HF_HOME/token; huggingface_hub and so sdhub use it."""
+    hub.add_repo("acme/gated", {"g.safetensors": lora_bytes(5)}, gated="auto")
+    monkeypatch.setenv("HF_ENDPOINT", hub.base_url)
+    # huggingface_hub reads $HF_HOME once, at import: point its token path at ours.
+    saved = tmp_path / "hf-home" / "token"
+    monkeypatch.setattr(huggingface_hub.constants, "HF_TOKEN_PATH", str(saved))
+    with pytest.raises(GatedRepo):
+        HfClient.from_settings(load_settings()).file_info("acme/gated", "g.safetensors")
+    saved.parent.mkdir()
+    saved.write_text(HF_TOKEN + "\n")
+    hf = HfClient.from_settings(load_settings())
+    assert hf.file_info("acme/gated", "g.safetensors").size == len(lora_bytes(5))
+    assert HF_TOKEN not in repr(hf)
 
 
 # --- choosing files ------------------------------------------------------------------------

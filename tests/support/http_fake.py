@@ -30,6 +30,8 @@ class Failure(Enum):
 
     #: 429 with a JSON body and no Retry-After (what Cloudflare and Civitai send).
     RATE_LIMIT = "429"
+    #: 429 with ``Retry-After: 7`` (what the Hugging Face Hub sends).
+    RATE_LIMIT_RETRY_AFTER = "429-retry-after"
     #: 403 with Cloudflare's "Just a moment..." HTML page.
     CLOUDFLARE = "cloudflare"
     #: 500 with a JSON error.
@@ -476,6 +478,8 @@ class Handler(BaseHTTPRequestHandler):
             return
         if failure is Failure.RATE_LIMIT:
             self.send_json(429, {"error": "Too Many Requests"})
+        elif failure is Failure.RATE_LIMIT_RETRY_AFTER:
+            self.send_json(429, {"error": "Too Many Requests"}, {"Retry-After": "7"})
         elif failure is Failure.CLOUDFLARE:
             self.send_body(
                 403,
