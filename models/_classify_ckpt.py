@@ -5,7 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._classify_common import ENCODER_BY_WIDTH, View, parameters, precision, result
+from ._classify_common import (
+    ENCODER_BY_WIDTH,
+    TRAINING_STATE,
+    View,
+    parameters,
+    precision,
+    result,
+)
 from ._lazy_re import LazyPattern
 from .kinds import Base, Component, Kind
 from .report import Classification
@@ -171,9 +178,16 @@ def _mmdit(t: dict[str, TensorInfo], layout: str) -> Denoiser:
 
 def _flux(t: dict[str, TensorInfo], layout: str) -> Denoiser:
     den = Denoiser("flux", layout, t)
-    img_in = t.get("img_in.weight") or t.get("x_embedder.weight")
+    prefix = "img_in." if "img_in.weight" in t else "x_embedder."
+    img_in = t.get(prefix + "weight")
     hidden = img_in.shape[0] if img_in and img_in.shape else None
     in_features = img_in.shape[1] if img_in and len(img_in.shape) == 2 else None
+    if img_in is not None and _bnb_packed(t, prefix + "weight"):
+        # bitsandbytes 4-bit (Forge's NF4 Flux): the weight is packed bytes [out·in/2, 1];
+        # the bias keeps the real width.
+        bias = t.get(prefix + "bias")
+        hidden = bias.shape[0] if bias is not None and len(bias.shape) == 1 else None
+        in_features = 2 * img_in.numel // hidden if hidden else None
     guidance = any(n.startswith(("guidance_in.", "time_text_embed.guidance_embedder.")) for n in t)
     if any(n.startswith("distilled_guidance_layer.") for n in t):
         flux_variant = "chroma"
@@ -190,6 +204,25 @@ def _flux(t: dict[str, TensorInfo], layout: str) -> Denoiser:
     else:
         den.details["architecture"] = f"flux-like transformer (width {hidden})"
     return den
+
+
+_BNB_STATE = ".quant_state.bitsandbytes__"
+
+
+def _bnb_packed(t: dict[str, TensorInfo], name: str) -> bool:
+    """Is ``name`` a bitsandbytes 4-bit weight (its shape is the packing's, not the layer's)?"""
+    return any(f"{name}{_BNB_STATE}{kind}" in t for kind in ("nf4", "fp4"))
+
+
+def quantization(t: dict[str, TensorInfo]) -> str | None:
+    """``nf4``/``fp4`` when the weights are bitsandbytes-quantized (their dtype says U8)."""
+    for name in t:
+        cut = name.rfind(_BNB_STATE)
+        if cut >= 0:
+            kind = name[cut + len(_BNB_STATE) :]
+            if kind in ("nf4", "fp4"):
+                return kind
+    return None
 
 
 # --------------------------------------------------------------------------- encoders, VAE
@@ -294,9 +327,7 @@ def classify_checkpoint(view: View) -> Classification | None:
                 f" cross-attention width {den.details['context_dim']}"
             )
     ema = view.any_prefix("model_ema.")
-    training = view.any_prefix("optimizer_states.", "optimizer.") or any(
-        k.startswith(("optimizer_states.", "optimizer.")) for k in view.values
-    )
+    training = view.training_tensors > 0 or any(k.startswith(TRAINING_STATE) for k in view.values)
     details: dict[str, Any] = dict(den.details)
     details.update(
         {
@@ -308,7 +339,7 @@ def classify_checkpoint(view: View) -> Classification | None:
             "vae_channels": vae_width,
             "ema": ema,
             "pruned": not ema and not training,
-            "precision": precision(den.tensors.values()),
+            "precision": quantization(den.tensors) or precision(den.tensors.values()),
             "params": parameters(view.tensors.values()),
         }
     )

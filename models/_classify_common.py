@@ -33,6 +33,19 @@ _WRAPPERS: tuple[str, ...] = (
     "model.",
 )
 _MODEL_WRAPPER_EXCEPTIONS = LazyPattern(r"^model\.(?:diffusion_model\.|model\.|\d+\.)")
+#: Top-level containers of training state saved beside the weights: Lightning's
+#: ``optimizer_states``, A1111's ``optimizer_state_dict`` (2022 hypernetworks),
+#: plain ``optimizer``/``lr_scheduler``/AMP ``scaler`` dumps. Adam keeps two moments per
+#: parameter, so these outnumber the weights and would hide the model's layout.
+TRAINING_STATE: tuple[str, ...] = (
+    "optimizer_states.",
+    "optimizer_state_dict.",
+    "optimizer.",
+    "optimizers.",
+    "lr_schedulers.",
+    "lr_scheduler.",
+    "scaler.",
+)
 
 #: Text-encoder hidden widths → the encoder that has them.
 ENCODER_BY_WIDTH: dict[int, str] = {768: "clip-l", 1024: "clip-h", 1280: "clip-g", 4096: "t5xxl"}
@@ -61,8 +74,9 @@ _PRECISION: dict[str, str] = {
 class View:
     """An index with its wrapper prefixes (``state_dict.``, ``module.``…) removed.
 
-    Names that did not carry the wrapper (``optimizer_states.*`` beside
-    ``state_dict.*`` in a training ``.ckpt``) stay as they were. The first
+    Training state (``optimizer_states.*`` beside ``state_dict.*`` in a
+    training ``.ckpt``) is set aside and only counted; other names that did
+    not carry the wrapper stay as they were. The first
     one and two dotted segments of every name are kept as sets, because the
     detectors ask "is there anything under ``double_blocks.``?" dozens of
     times per file and checkpoints have thousands of names.
@@ -72,6 +86,8 @@ class View:
     values: dict[str, Any]
     metadata: dict[str, str]
     wrappers: list[str] = field(default_factory=list)
+    #: Tensors of training state (:data:`TRAINING_STATE`) set aside, not in ``tensors``.
+    training_tensors: int = 0
     _heads: tuple[set[str], set[str]] | None = None
 
     def shape(self, name: str) -> tuple[int, ...] | None:
@@ -134,7 +150,8 @@ class View:
 
 
 def make_view(index: TensorIndex) -> View:
-    tensors = dict(index.tensors)
+    tensors = {n: t for n, t in index.tensors.items() if not n.startswith(TRAINING_STATE)}
+    training_tensors = len(index.tensors) - len(tensors)
     values = dict(index.values)
     wrappers: list[str] = []
     changed = True
@@ -154,7 +171,13 @@ def make_view(index: TensorIndex) -> View:
             wrappers.append(wrapper)
             changed = True
             break
-    return View(tensors=tensors, values=values, metadata=dict(index.metadata), wrappers=wrappers)
+    return View(
+        tensors=tensors,
+        values=values,
+        metadata=dict(index.metadata),
+        wrappers=wrappers,
+        training_tensors=training_tensors,
+    )
 
 
 def _strip(mapping: Mapping[str, Any], prefix: str) -> dict[str, Any]:

@@ -311,6 +311,7 @@ def classify_upscaler(view: View) -> Classification | None:
         scale = 2**ups // max(math.isqrt(unshuffle), 1) if ups else None
     elif "model.0.weight" in t and any(_OLD_ESRGAN.match(n) for n in names):
         arch = "esrgan-old"
+        scale = _old_esrgan_scale(names)
     elif "conv_first.weight" in t and any(_SWIN.match(n) for n in names):
         arch = "swinir"
     else:
@@ -328,6 +329,23 @@ def classify_upscaler(view: View) -> Classification | None:
         return None
     details = {"architecture": arch, "scale": scale, **_common(t)}
     return result(Kind.OTHER, component=Component.UPSCALER, details=details)
+
+
+_OLD_ESRGAN_LAYER = LazyPattern(r"^model\.(\d+)\.weight$")
+
+
+def _old_esrgan_scale(names: list[str]) -> int | None:
+    """The scale of an old-architecture ESRGAN from its last layer's index.
+
+    Its flat ``model`` sequence is: first conv (0), the RRDB trunk (1), three
+    modules per ×2 upsampling step (upsample, conv, activation), then two HR
+    convs, the last at 4 + 3·steps (4× → ``model.10``, 2× → ``model.7``).
+    """
+    indices = [int(m.group(1)) for n in names if (m := _OLD_ESRGAN_LAYER.match(n))]
+    last = max(indices, default=0)
+    if last < 4 or (last - 4) % 3:
+        return None
+    return 2 ** ((last - 4) // 3)
 
 
 # --------------------------------------------------------------------------- text encoders

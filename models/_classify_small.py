@@ -87,7 +87,8 @@ def classify_embedding(view: View, stem: str) -> Classification | None:
             if shape is None:
                 return None
             blocks.append((name, *shape))
-            tokens.append(name)
+            if name:  # a tensor saved alone has no name
+                tokens.append(name)
 
     encoders: list[str] = []
     widths: list[int] = []
@@ -122,6 +123,13 @@ def classify_embedding(view: View, stem: str) -> Classification | None:
         warnings.append(f"embedding mixes encoder widths {sorted(widths)}")
     if fmt != "sdxl" and len(blocks) > 1 and len(widths) > 1:
         warnings.append("embedding holds vectors of different widths")
+    if fmt in ("diffusers", "a1111") and len(blocks) > 1:
+        warnings.append(
+            f"embedding holds {len(blocks)} terms: A1111 refuses such a file, ComfyUI uses"
+            " only the first"
+        )
+    if set(tensors) == {""}:
+        warnings.append("a tensor saved alone, not a dict: neither A1111 nor ComfyUI can load it")
 
     vectors = blocks[0][1] if blocks else 0
     details: dict[str, Any] = {

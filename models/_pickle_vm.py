@@ -350,7 +350,7 @@ _REBUILD_PARAMETER = {
     "torch.nn.parameter.Parameter",
 }
 _SETS = {"builtins.set", "builtins.frozenset"}
-_RECONSTRUCTORS = {"copyreg._reconstructor"}
+_RECONSTRUCTORS = {"copyreg._reconstructor", "copyreg.__newobj__", "copyreg.__newobj_ex__"}
 _NUMPY_SCALARS = {"numpy.core.multiarray.scalar", "numpy._core.multiarray.scalar"}
 _NUMPY_SCALAR_FORMATS = {
     "f2": "e",
@@ -385,6 +385,9 @@ class Machine:
     findings: list[Finding] = field(default_factory=list)
     #: Storage key → StorageRef, from the persistent ids seen.
     storages: dict[str, StorageRef] = field(default_factory=dict)
+    #: Globals the pickle calls or instantiates (REDUCE, INST, OBJ, NEWOBJ, a
+    #: ``copyreg._reconstructor`` class…), as written; the others are only referenced.
+    called: set[str] = field(default_factory=set)
     _seen: set[str] = field(default_factory=set)
 
     def run(self, src: Source) -> Any:
@@ -484,6 +487,7 @@ class Machine:
 
     def _new(self, cls: Any, args: Any) -> Any:
         if isinstance(cls, Global):
+            self.called.add(cls.fullname)
             if cls.resolved in ("collections.OrderedDict", "builtins.dict"):
                 return {}
             if cls.resolved in _SETS:
@@ -496,6 +500,7 @@ class Machine:
             return Opaque("<call>")
         if not isinstance(args, tuple):
             args = (args,) if not isinstance(args, list) else tuple(args)
+        self.called.add(func.fullname)
         name = func.resolved
         if name in _REBUILD_TENSOR:
             return _rebuild_tensor(name, args) or Opaque(func.fullname, args)
@@ -504,6 +509,8 @@ class Machine:
         if name == "torch._utils._rebuild_meta_tensor_no_storage" and len(args) >= 2:
             return _tensor(_dtype_of(args[0]), args[1]) or Opaque(func.fullname, args)
         if name == "torch._tensor._rebuild_from_type_v2" and len(args) >= 3:
+            if isinstance(args[1], Global):  # the class the result is turned into
+                self.called.add(args[1].fullname)
             return self._call(args[0], args[2])
         if name == "collections.OrderedDict":
             result: dict[Any, Any] = {}
@@ -525,6 +532,7 @@ class Machine:
         if name == "builtins.bytes" and not args:
             return b""  # protocol < 3 spells b"" as bytes()
         if name in _RECONSTRUCTORS and args and isinstance(args[0], Global):
+            self.called.add(args[0].fullname)
             return Opaque(args[0].fullname)
         if name in _NUMPY_SCALARS and len(args) == 2:
             value = _numpy_scalar(args[0], args[1])

@@ -17,12 +17,16 @@ but keys are <network>"``; ``"metadata says <base> … but its widths match no k
 family"``; ``"named .ext but the file is <format>"``;
 ``"A1111 loads <kind> files only as …"``; prediction hints that disagree; and
 the per-kind notes (unnamed cloneofsimo lists, a VAE without decoder, an SDXL
-embedding with only CLIP-G, text encoders that do not fit the UNet…).
+embedding with only CLIP-G, an embedding the WebUIs cannot load, text encoders
+that do not fit the UNet, one shard of a sharded model, a file of optimizer
+state only…). Training state saved beside the weights (``optimizer_states``,
+A1111's ``optimizer_state_dict``) is set aside before the layout is judged.
 
 ``Classification.details`` (JSON-serialisable; keys are stable):
 
 Every kind
-    ``precision`` (``fp16|bf16|fp32|fp64|fp8|mixed`` or None), ``params`` (element count),
+    ``precision`` (``fp16|bf16|fp32|fp64|fp8|mixed`` or None; checkpoints also
+    ``nf4|fp4``, bitsandbytes-quantized), ``params`` (element count, training state excluded),
     ``base_from`` (``shapes|metadata|name`` or None when the base stays unknown),
     ``candidates`` (only while the base is unknown: the bases the shapes allow),
     ``hints`` (what labels inside the file claim, never trusted: ``output_name``,
@@ -137,6 +141,7 @@ from ._classify_other import (
     classify_vae_approx,
 )
 from ._classify_small import classify_embedding, classify_hypernetwork
+from ._lazy_re import LazyPattern
 from .kinds import Base, Component, FileFormat, Kind
 from .report import Classification
 from .tensor_index import TensorIndex
@@ -198,6 +203,13 @@ def _classify(index: TensorIndex, filename: str | None) -> Classification:
     if not index.tensors:
         return Classification(kind=Kind.INVALID, error="no tensors")
     view = make_view(index)
+    if not view.tensors:
+        return Classification(
+            kind=Kind.OTHER,
+            component=Component.UNKNOWN,
+            details={"tensors": len(index.tensors), "sample_keys": sorted(index.tensors)[:5]},
+            warnings=["only training state (optimizer moments), no model weights"],
+        )
     stem = stem_of(filename)
     found = classify_embedding(view, stem)
     if found is None:
@@ -206,12 +218,16 @@ def _classify(index: TensorIndex, filename: str | None) -> Classification:
             if found is not None:
                 break
     if found is None:
-        found = _unknown(view)
+        found = _unknown(view, stem)
     _apply_hints(found, view, index, filename)
     return found
 
 
-def _unknown(view: View) -> Classification:
+#: ``model-00002-of-00003``: one file of a model saved in shards (transformers, diffusers).
+_SHARD = LazyPattern(r"-(\d{5})-of-(\d{5})(?:\.\w+)?$")
+
+
+def _unknown(view: View, stem: str) -> Classification:
     names = sorted(view.tensors)
     details = {
         "tensors": len(names),
@@ -223,8 +239,15 @@ def _unknown(view: View) -> Classification:
         warning = f"a bare list of {len(names)} unnamed tensors: no known model layout"
     else:
         warning = f"no known model layout among {len(names)} tensors (e.g. {names[0]!r})"
+    warnings = [warning]
+    shard = _SHARD.search(stem)
+    if shard:
+        warnings.append(
+            f"shard {int(shard[1])} of {int(shard[2])} of a sharded model:"
+            " the other shards hold the rest of its tensors"
+        )
     return Classification(
-        kind=Kind.OTHER, component=Component.UNKNOWN, details=details, warnings=[warning]
+        kind=Kind.OTHER, component=Component.UNKNOWN, details=details, warnings=warnings
     )
 
 

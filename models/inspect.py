@@ -129,11 +129,16 @@ def _understand(
             index, error = _read_index(path, fmt, torch_file)
             if index is None:
                 classification = Classification(Kind.INVALID, error=error)
+                if fmt is FileFormat.SAFETENSORS:  # as scan_pickles says of such a file
+                    safety = Safety(
+                        Verdict.UNSCANNABLE, reason=f"invalid safetensors header: {error}"
+                    )
             else:
                 classification = _classify(index, path.name)
-    classification.warnings = _merge(
-        warnings, index.warnings if index else [], classification.warnings
-    )
+    later = classification.warnings
+    if warnings:  # the classifier says the same of the name, in its own words: keep ours
+        later = [w for w in later if not w.startswith(f"named {path.suffix.lower()} but the file")]
+    classification.warnings = _merge(warnings, index.warnings if index else [], later)
     return safety, index, classification
 
 
@@ -305,6 +310,12 @@ def _unknown_reason(head: bytes, size: int) -> str:
                 "truncated safetensors file: "
                 f"the header alone needs {8 + n} bytes, the file has {size}"
             )
+        return (
+            f"corrupt safetensors file: its header length {n} is over the 100 MB limit"
+            f" (the file has {size} bytes)"
+        )
+    if head.startswith(b"GGUF"):
+        return "a GGUF file (quantized weights for ComfyUI-GGUF or llama.cpp); sdhub reads no GGUF"
     if head.startswith(b"version https://git-lfs"):
         return "a Git LFS pointer, not the model itself (run `git lfs pull`)"
     if head.lstrip()[:1] in (b"<", b"{"):

@@ -7,18 +7,24 @@ and notes structural tricks (``BUILD``/``SETITEM`` on a module global, names
 computed at load time). Each global is then judged:
 
 * ``safe`` – the short list legitimate Stable Diffusion files use
-  (:data:`SAFE_GLOBALS`, torch storages and dtypes); a pickle with no
-  globals is safe;
+  (:data:`SAFE_GLOBALS`: what torch's own weights-only loader accepts, plus
+  what A1111's and ComfyUI's loaders add, such as numpy scalars and arrays);
+  the Lightning ``ModelCheckpoint`` class that SD 1.x ``.ckpt`` files use as
+  a dict key (:data:`REFERENCE_ONLY_GLOBALS`) is safe only while the pickle
+  never calls it; a pickle with no globals is safe;
 * ``dangerous`` – anything under a module or name known to run code, touch
   files or the network (:data:`DANGEROUS_PREFIXES`, matched on whole dotted
   components, also after Python 2 → 3 renames and inside attribute paths);
-* ``suspicious`` – everything else (old checkpoints really do pickle
-  ``pytorch_lightning`` callbacks and whole ``nn.Module`` classes).
+* ``suspicious`` – everything else (whole ``nn.Module`` classes, argparse
+  namespaces, a called Lightning callback).
 
 Whatever cannot be read completely (corrupt or encrypted zip, bad CRC,
 nested archives, truncated pickles, local headers that disagree with the
 central directory) is ``unscannable``, never ``safe``. The worst verdict of
-all pickles wins (:func:`~.kinds.worst`).
+all pickles wins (:func:`~.kinds.worst`). A file that is neither safetensors
+nor a torch file is ``unscannable`` too, unless ``torch.load`` would run it
+and what it names is worse: a plain pickle of any protocol, a tar archive
+(torch's pre-1.0 format).
 
 In a torch zip every ``*.pkl`` member is scanned in full. Every other member
 is checked for a nested archive and trial-run as a hidden pickle (a loader
@@ -39,7 +45,10 @@ from __future__ import annotations
 import _compat_pickle
 import contextlib
 import itertools
+import os
 import re
+import stat
+import tarfile
 import zlib
 from collections import Counter
 from collections.abc import Iterable
@@ -112,18 +121,36 @@ SAFE_GLOBALS: frozenset[str] = frozenset(
             "_rebuild_nested_tensor",
             "_rebuild_device_tensor_from_cpu_tensor",
             "_rebuild_device_tensor_from_numpy",
+            "_rebuild_wrapper_subclass",
         )
     }
     | {f"torch.{name}" for name in TORCH_DTYPE_NAMES}
     | {f"torch.{name}" for name in ("qint8", "qint32", "quint8", "quint4x2", "quint2x4")}
+    # the rest of the dtypes torch's own weights-only unpickler accepts
+    | {f"torch.{name}" for name in ("complex32", "bits8", "bits16", "bits1x8", "bits2x4")}
+    | {f"torch.{name}" for name in ("bits4x2",)}
+    | {f"torch.{sign}int{bits}" for sign in ("", "u") for bits in range(1, 8)}
     | {f"{mod}.{name}" for mod in ("torch", "torch.cuda") for name in STORAGE_DTYPES}
     | {
         f"{mod}.{kind}Tensor"
-        for mod in ("torch", "torch.cuda")
+        for mod in ("torch", "torch.cuda", "torch.sparse", "torch.cuda.sparse")
         for kind in (
             *("Double", "Float", "Half", "BFloat16", "Long", "Int", "Short", "Char"),
             *("Byte", "Bool"),
         )
+    }
+)
+#: numpy's dtype classes (``numpy.dtypes.Float64DType``…): ComfyUI's loader allows them.
+_NUMPY_DTYPE_CLASS = re.compile(r"^numpy\.dtypes\.[A-Za-z0-9]+DType$")
+
+#: Classes that old Lightning ``.ckpt`` files (SD 1.x, 2022) pickle as *references*:
+#: ``callbacks`` is keyed by the ``ModelCheckpoint`` class itself. A1111's safe
+#: unpickler and ComfyUI's weights-only loader both allow them; they count as safe
+#: only while the pickle never calls or instantiates them.
+REFERENCE_ONLY_GLOBALS: frozenset[str] = frozenset(
+    {
+        "pytorch_lightning.callbacks.model_checkpoint.ModelCheckpoint",
+        "pytorch_lightning.callbacks.model_checkpoint",
     }
 )
 
@@ -337,6 +364,8 @@ _DANGEROUS_DUNDERS = frozenset(
 _IDENTIFIER_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*$")
 _PY2_RENAMES = {"__builtin__": "builtins", "copy_reg": "copyreg"}
 
+#: A torch zip with more members than this is not scanned (SD checkpoints hold ~1-5 thousand).
+MAX_ZIP_MEMBERS = 100_000
 #: Trial runs of members not named ``*.pkl`` stop after this many bytes.
 HIDDEN_PICKLE_LIMIT = 1 << 20
 #: First bytes read of a member that is not a pickle: enough for every archive magic.
@@ -354,7 +383,9 @@ def judge_global(name: str) -> Verdict:
     candidates = {name, _resolved(name)}
     if any(_is_dangerous(c) for c in candidates):
         return Verdict.DANGEROUS
-    if any(c in SAFE_GLOBALS for c in candidates):
+    if any(c in SAFE_GLOBALS or c in REFERENCE_ONLY_GLOBALS for c in candidates):
+        return Verdict.SAFE
+    if _NUMPY_DTYPE_CLASS.match(name):
         return Verdict.SAFE
     return Verdict.SUSPICIOUS
 
@@ -390,13 +421,28 @@ class _Scan:
     def problem(self, verdict: Verdict, message: str) -> None:
         self.problems.append((verdict, message))
 
-    def absorb(self, names: Iterable[str], findings: Iterable[Finding], where: str) -> None:
-        """Globals and structural findings of one pickle found at ``where``."""
+    def absorb(
+        self,
+        names: Iterable[str],
+        findings: Iterable[Finding],
+        where: str,
+        called: Iterable[str] = (),
+    ) -> None:
+        """Globals and structural findings of one pickle found at ``where``.
+
+        ``called`` are the globals that pickle calls or instantiates: a
+        reference-only global among them is not the inert reference it may be.
+        """
         for name in names:
             self.where.setdefault(name, where)
         for finding in findings:
             verdict = Verdict.DANGEROUS if finding.dangerous else Verdict.SUSPICIOUS
             self.problem(verdict, f"{finding.message} in {where}")
+        for name in called:
+            if {name, _resolved(name)} & REFERENCE_ONLY_GLOBALS:
+                self.problem(
+                    Verdict.SUSPICIOUS, f"{name} is called, not only referenced, in {where}"
+                )
 
     def result(self) -> Safety:
         names = tuple(self.where)
@@ -432,12 +478,9 @@ def scan_pickles(path: Path, fmt: FileFormat) -> Safety:
         except OSError as exc:
             return Safety(Verdict.UNSCANNABLE, reason=f"cannot read the file: {exc.strerror}")
         return Safety(Verdict.SAFE)
-    if fmt not in (FileFormat.TORCH_ZIP, FileFormat.TORCH_LEGACY):
-        return Safety(
-            Verdict.UNSCANNABLE,
-            reason="not a safetensors or torch file; what loading it runs cannot be told",
-        )
     try:
+        if fmt not in (FileFormat.TORCH_ZIP, FileFormat.TORCH_LEGACY):
+            return _scan_other(path)
         with TorchFile.open(path, fmt) as torch_file:
             return scan_torch_file(torch_file)
     except OSError as exc:
@@ -464,7 +507,7 @@ def scan_torch_file(torch_file: TorchFile) -> Safety:
 
 def _absorb_run(scan: _Scan, run: PickleRun, where: str, rescue: bytes | None) -> None:
     """What one pickle run named; on failure, also what the rest of its bytes name."""
-    scan.absorb(run.machine.globals, run.machine.findings, where)
+    scan.absorb(run.machine.globals, run.machine.findings, where, run.machine.called)
     if run.error is not None:
         scan.problem(Verdict.UNSCANNABLE, f"{where}: {run.error}")
         if rescue is not None:
@@ -521,6 +564,77 @@ def _linear_globals(data: bytes) -> list[str]:
     return names
 
 
+def _trial_run(source: Source, scan: _Scan, where: str) -> None:
+    """Run bytes that may be a pickle; the well-formed names they reach count.
+
+    Random bytes may parse for a few opcodes; structural findings count only
+    from a run that reached its STOP.
+    """
+    trial = Machine()
+    finished = True
+    try:
+        trial.run(source)
+    except PickleError:
+        finished = False
+    names = [n for n in trial.globals if _IDENTIFIER_PATH.match(n)]
+    if names or finished:
+        scan.absorb(names, trial.findings if finished else (), where, trial.called)
+
+
+# --- neither safetensors nor torch ---------------------------------------------------------
+
+#: Members of a tar archive (torch's pre-1.0 format) trial-run as pickles, at most.
+_TAR_MEMBERS = 64
+
+
+def _scan_other(path: Path) -> Safety:
+    """A file that is neither safetensors nor a torch file, which ``torch.load`` may still run.
+
+    ``torch.load`` unpickles a plain pickle (protocol 0 and 1 ones too, which
+    do not start like torch's) before it notices the missing magic number, and
+    reads a tar archive as its pre-1.0 format, unpickling the members. Such a
+    file stays ``unscannable``, unless what it names is worse.
+    """
+    scan = _Scan()
+    scan.problem(
+        Verdict.UNSCANNABLE, "not a safetensors or torch file; what loading it runs cannot be told"
+    )
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    if not stat.S_ISREG(os.fstat(fd).st_mode):  # a directory, or a FIFO that would block
+        os.close(fd)
+        return scan.result()
+    with os.fdopen(fd, "rb") as fh:
+        size = fh.seek(0, 2)
+        head = read_at(fh, 0, min(size, _PEEK))
+        if _archive_kind(head) == "tar":
+            _scan_tar(fh, scan)
+        elif head and head[0] in OPCODES:
+            # read on only while the bytes parse: random ones stop within a few opcodes
+            source = Source(fh, 0, size, limit=MAX_PICKLE_BYTES, chunk=_TRIAL_CHUNK)
+            _trial_run(source, scan, "the file (a plain pickle)")
+    return scan.result()
+
+
+def _scan_tar(fh: BinaryIO, scan: _Scan) -> None:
+    scan.problem(
+        Verdict.UNSCANNABLE, "a tar archive (torch's pre-1.0 format) is not scanned in full"
+    )
+    fh.seek(0)
+    try:
+        with tarfile.open(fileobj=fh, mode="r:") as tar:
+            for number, member in enumerate(tar):
+                if number >= _TAR_MEMBERS:
+                    break
+                if not member.isfile() or member.size == 0:
+                    continue
+                data = tar.extractfile(member)
+                if data is not None:
+                    body = data.read(HIDDEN_PICKLE_LIMIT)
+                    _trial_run(Source.from_bytes(body), scan, f"tar member {member.name!r}")
+    except (tarfile.TarError, EOFError, ValueError):
+        pass  # what was read so far still counts; the file is unscannable anyway
+
+
 # --- torch zip -----------------------------------------------------------------------------
 
 _ARCHIVE_MAGICS = (
@@ -560,6 +674,14 @@ def _scan_zip(torch_file: TorchFile, scan: _Scan) -> None:
         directory = torch_file.directory()
     except ZipError as exc:
         scan.problem(Verdict.UNSCANNABLE, f"corrupt zip: {exc}")
+        return
+    if len(directory.members) > MAX_ZIP_MEMBERS:
+        # Each member costs a read; an SD checkpoint has a few thousand.
+        scan.problem(
+            Verdict.UNSCANNABLE,
+            f"zip holds {len(directory.members)} members, more than any model checkpoint;"
+            " not scanned",
+        )
         return
     counts = Counter(m.name for m in directory.members)
     for name, count in counts.items():
@@ -669,7 +791,8 @@ def _peek_member(
     # Random tensor bytes may parse for a few opcodes; only well-formed names count.
     names = [n for n in trial.globals if _IDENTIFIER_PATH.match(n)]
     if names:
-        scan.absorb(names, trial.findings, f"{member.name} (a pickle under another name)")
+        where = f"{member.name} (a pickle under another name)"
+        scan.absorb(names, trial.findings, where, trial.called)
 
 
 class _Prefetched:
@@ -702,6 +825,7 @@ def _scan_legacy(torch_file: TorchFile, scan: _Scan) -> None:
     run = torch_file.legacy_run()
     globals_, findings = run.machine.globals, run.machine.findings
     seen = (0, 0)
+    scan.absorb((), (), "the legacy pickles", run.machine.called)
     for number, mark in enumerate(run.marks, start=1):
         where = f"pickle {number} ({LEGACY_PICKLES[number - 1]})"
         scan.absorb(globals_[seen[0] : mark[0]], findings[seen[1] : mark[1]], where)

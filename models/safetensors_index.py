@@ -12,6 +12,7 @@ too, so a file from a newer tool still gets an index.
 from __future__ import annotations
 
 import json
+import re
 import struct
 from math import prod
 from pathlib import Path
@@ -61,6 +62,8 @@ def parse_header(raw: bytes, *, data_size: int) -> TensorIndex:
         raise InvalidFileError("safetensors header is not valid JSON") from None
     if not isinstance(header, dict):
         raise InvalidFileError("safetensors header is not a JSON object")
+    if _SURROGATE_ESCAPE.search(text):
+        _refuse_lone_surrogates(header)
     for name in duplicates[:3]:
         index.warnings.append(f"header names {name!r} twice; the last entry wins")
     if "__metadata__" in header:
@@ -72,6 +75,21 @@ def parse_header(raw: bytes, *, data_size: int) -> TensorIndex:
         ranges.append((begin, end, name))
     _check_ranges(ranges, data_size, index.warnings)
     return index
+
+
+#: A ``\\uD800``-``\\uDFFF`` escape: half of a surrogate pair, or a lone one.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
+
+
+def _refuse_lone_surrogates(header: dict[str, Any]) -> None:
+    """A lone surrogate escape is no character: the library refuses the header, so the
+    WebUIs cannot load the file."""
+    try:
+        json.dumps(header, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidFileError(
+            "safetensors header holds a \\u escape that is no character (a lone surrogate)"
+        ) from None
 
 
 def _read_exact(fh: Any, n: int, what: str) -> bytes:
@@ -162,7 +180,8 @@ def _check_ranges(ranges: list[tuple[int, int, str]], data_size: int, warnings: 
             raise InvalidFileError(f"tensor {name!r} overlaps the tensor before it")
         gaps += begin > cursor
         cursor = max(cursor, end)
+    refused = " (the safetensors library refuses such files)"
     if gaps:
-        warnings.append(f"{gaps} gap(s) between tensors in the data area")
+        warnings.append(f"{gaps} gap(s) between tensors in the data area{refused}")
     if cursor < data_size:
-        warnings.append(f"{data_size - cursor} byte(s) after the last tensor")
+        warnings.append(f"{data_size - cursor} byte(s) after the last tensor{refused}")

@@ -363,7 +363,9 @@ def test_tensor_bytes_that_look_like_opcodes_stay_safe(tmp_path: Path) -> None:
         ("numpy._core.multiarray.scalar", SAFE),
         ("_codecs.encode", SAFE),
         ("torch.nn.modules.linear.Linear", SUSPICIOUS),
-        ("pytorch_lightning.callbacks.model_checkpoint.ModelCheckpoint", SUSPICIOUS),
+        # referenced (never called) in SD 1.x .ckpt files; A1111 and ComfyUI allow it
+        ("pytorch_lightning.callbacks.model_checkpoint.ModelCheckpoint", SAFE),
+        ("pytorch_lightning.callbacks.ModelCheckpoint", SUSPICIOUS),
         ("argparse.Namespace", SUSPICIOUS),
         ("builtins.dict", SUSPICIOUS),
         ("__main__.Hypernetwork", SUSPICIOUS),

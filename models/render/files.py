@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..kinds import FileFormat, Verdict
-from ..pickle_scan import scan_pickles
+from ..pickle_scan import REFERENCE_ONLY_GLOBALS, scan_pickles
 from ..sniff import sniff_format
 from .api import RenderError, RenderVerdict
 
@@ -52,18 +52,28 @@ def allowed_globals() -> list[Any]:
     """Data-only classes the weights-only unpickler must also accept for real SD files.
 
     ``torch.nn.ParameterDict``: some A1111 embeddings pickle ``string_to_param``
-    as one (its state is plain tensors and dicts). numpy scalars and dtypes:
-    old Lightning ``.ckpt`` files keep e.g. ``best_model_score`` as one. None
-    of them runs code when rebuilt; the pickle scan has already passed.
+    as one (its state is plain tensors and dicts). numpy scalars, arrays and
+    dtypes: old Lightning ``.ckpt`` files keep e.g. ``best_model_score`` as one,
+    training files loss histories. None of them runs code when rebuilt; the
+    pickle scan has already passed.
     """
     import numpy as np
     import torch
 
-    allowed: list[Any] = [torch.nn.ParameterDict, np.dtype]
-    scalar = np._core.multiarray.scalar  # type: ignore[attr-defined]
-    allowed += [scalar, (scalar, "numpy.core.multiarray.scalar")]
+    allowed: list[Any] = [torch.nn.ParameterDict, np.dtype, np.ndarray]
+    multiarray = np._core.multiarray  # type: ignore[attr-defined]
+    for name in ("scalar", "_reconstruct"):  # numpy scalars and arrays (A1111 allows both)
+        function = getattr(multiarray, name)
+        allowed += [function, (function, f"numpy.core.multiarray.{name}")]
     allowed += [getattr(np.dtypes, n) for n in dir(np.dtypes) if n.endswith("DType")]
+    # SD 1.x Lightning checkpoints key ``callbacks`` by the ModelCheckpoint class; the
+    # scanner passes it only as such a reference, so an empty stand-in serves (as ComfyUI does).
+    allowed += [(_LightningReference, name) for name in REFERENCE_ONLY_GLOBALS]
     return allowed
+
+
+class _LightningReference:
+    """Stands in for ``pytorch_lightning`` classes old checkpoints only refer to."""
 
 
 def _torch_load(path: Path, fmt: FileFormat, map_location: str) -> Any:
