@@ -841,7 +841,7 @@ class CivitaiClient:
             raise NotAModelFile(f"{what}: {file.name} is {file.type}, not a model file")
         suffix = PurePosixPath(file.name).suffix.lower()
         if suffix and suffix not in MODEL_SUFFIXES:
-            # Wildcards, poses and workflows (zip, txt, json), diffusers/ONNX zips, GGUF:
+            # Wildcards, poses and workflows (zip, txt, json), diffusers/ONNX zips:
             # refused before the download rather than after it.
             others = [f.name for f in version.files if _is_weight_name(f.name)]
             raise NotAModelFile(

@@ -15,6 +15,7 @@ from pathlib import PurePath
 from typing import Any
 
 from ._lazy_re import LazyPattern
+from .gguf_index import QUANT_TYPES
 from .kinds import Base, Component, Kind
 from .report import Classification
 from .tensor_index import TensorIndex, TensorInfo
@@ -193,11 +194,16 @@ def _strip(mapping: Mapping[str, Any], prefix: str) -> dict[str, Any]:
 def precision(infos: Iterable[TensorInfo]) -> str | None:
     """fp16/bf16/fp32/fp8 by the share of elements; ``mixed`` when no dtype holds 90 %.
 
-    fp8 files keep norms and biases in a wider type, so fp8 wins at half.
+    fp8 files keep norms and biases in a wider type, so fp8 wins at half. GGUF files
+    quantize the weights the same way: a ggml quant type (``Q8_0``, ``Q4_K``…) holding
+    half the elements wins, the most common one named.
     """
     by_dtype: dict[str, int] = {}
     for info in infos:
         by_dtype[info.dtype] = by_dtype.get(info.dtype, 0) + max(info.numel, 1)
+    quants = Counter({d: n for d, n in by_dtype.items() if d in QUANT_TYPES})
+    if quants and sum(quants.values()) * 2 >= sum(by_dtype.values()):
+        return quants.most_common(1)[0][0]
     totals: Counter[str] = Counter()
     for dtype, count in by_dtype.items():
         label = _PRECISION.get(dtype)
@@ -300,6 +306,15 @@ _ARCH_BASE: tuple[tuple[str, Base], ...] = (
 )
 
 
+#: ``general.architecture`` values ComfyUI-GGUF writes for the families we know.
+_GGUF_ARCH_BASE: dict[str, Base] = {
+    "sd1": Base.SD1,
+    "sdxl": Base.SDXL,
+    "sd3": Base.SD3,
+    "flux": Base.FLUX,
+}
+
+
 def metadata_base_hints(metadata: Mapping[str, str]) -> list[Hint]:
     """Every base the metadata claims, most trustworthy first."""
     hints: list[Hint] = []
@@ -314,6 +329,10 @@ def metadata_base_hints(metadata: Mapping[str, str]) -> list[Hint]:
         base = base_from_text(version)
         if base is not None:
             hints.append(Hint(base.value, "metadata", "ss_base_model_version", version))
+    arch = metadata.get("general.architecture")  # GGUF (ComfyUI-GGUF's converter)
+    if arch and arch.strip().lower() in _GGUF_ARCH_BASE:
+        base = _GGUF_ARCH_BASE[arch.strip().lower()]
+        hints.append(Hint(base.value, "metadata", "general.architecture", arch))
     v2 = metadata.get("ss_v2")
     if v2 and v2.strip().lower() == "true" and not version:
         hints.append(Hint(Base.SD2.value, "metadata", "ss_v2", v2))
@@ -362,7 +381,7 @@ def stem_of(filename: str | None) -> str:
     if not filename:
         return ""
     name = PurePath(filename.replace("\\", "/")).name
-    for suffix in (".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".sft"):
+    for suffix in (".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".sft", ".gguf"):
         if name.lower().endswith(suffix):
             return name[: -len(suffix)]
     return name
@@ -470,6 +489,9 @@ def negative_hint(*texts: str | None) -> bool:
 # --------------------------------------------------------------------------- metadata digest
 
 _HINT_KEYS: tuple[tuple[str, str], ...] = (
+    # GGUF's own labels first: a modelspec key, where a file has both, overwrites them.
+    ("general.name", "title"),
+    ("general.architecture", "architecture"),
     ("ss_output_name", "output_name"),
     ("modelspec.title", "title"),
     ("modelspec.author", "author"),

@@ -371,6 +371,15 @@ def classify_text_encoder(view: View) -> Classification | None:
         encoder = "t5xxl" if width == 4096 else f"t5-{width}"
         layers = _count(names, r"^encoder\.block\.(\d+)\.")
         layout = "hf"
+    elif any(n.startswith("enc.blk.") for n in names) and (
+        "token_embd.weight" in t or "enc.output_norm.weight" in t
+    ):
+        # llama.cpp's T5 naming (GGUF encoders for ComfyUI-GGUF: enc.blk.N.attn_q.weight…).
+        norm = t.get("enc.output_norm.weight") or t.get("token_embd.weight")
+        width = norm.shape[-1] if norm is not None and norm.shape else None
+        encoder = "t5xxl" if width == 4096 else f"t5-{width}"
+        layers = _count(names, r"^enc\.blk\.(\d+)\.")
+        layout = "llama.cpp"
     elif any(n.startswith(("text_model.encoder.layers.", "encoder.layers.")) for n in names) and (
         any(n.endswith("final_layer_norm.weight") for n in names)
     ):

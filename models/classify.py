@@ -26,7 +26,8 @@ A1111's ``optimizer_state_dict``) is set aside before the layout is judged.
 
 Every kind
     ``precision`` (``fp16|bf16|fp32|fp64|fp8|mixed`` or None; checkpoints also
-    ``nf4|fp4``, bitsandbytes-quantized), ``params`` (element count, training state excluded),
+    ``nf4|fp4``, bitsandbytes-quantized; GGUF files the dominant ggml quant type,
+    ``Q8_0``, ``Q4_K``…), ``params`` (element count, training state excluded),
     ``base_from`` (``shapes|metadata|name`` or None when the base stays unknown),
     ``candidates`` (only while the base is unknown: the bases the shapes allow),
     ``hints`` (what labels inside the file claim, never trusted: ``output_name``,
@@ -89,8 +90,8 @@ other
     ``style``; ip-adapter: ``variant`` (``base|plus|full|faceid``), ``context_dim``;
     upscaler: ``architecture`` (``esrgan|esrgan-old|swinir|compact``), ``scale``;
     vae-approx: ``architecture`` (``taesd|a1111-vae-approx``), ``latent_channels``;
-    text-encoder: ``encoder``, ``width``, ``layers``, ``layout``; motion-module:
-    ``mid_block``, ``max_frames``; unknown: ``tensors`` (count), ``sample_keys``.
+    text-encoder: ``encoder``, ``width``, ``layers``, ``layout`` (``hf|openclip|llama.cpp``);
+    motion-module: ``mid_block``, ``max_frames``; unknown: ``tensors`` (count), ``sample_keys``.
 
 Matching assets to a base by widths
     Structure decides the kind, widths only the base: a file whose widths no
@@ -170,6 +171,7 @@ _CONTAINER_EXTENSIONS: dict[FileFormat, frozenset[str]] = {
     FileFormat.SAFETENSORS: frozenset({".safetensors", ".sft"}),
     FileFormat.TORCH_ZIP: frozenset({".ckpt", ".pt", ".pth", ".bin"}),
     FileFormat.TORCH_LEGACY: frozenset({".ckpt", ".pt", ".pth", ".bin"}),
+    FileFormat.GGUF: frozenset({".gguf"}),
 }
 #: The extensions A1111 loads each kind from (ComfyUI loads any).
 _A1111_EXTENSIONS: dict[Kind, frozenset[str]] = {

@@ -46,16 +46,20 @@ _SUFFIX_FORMATS: dict[str, frozenset[FileFormat]] = {
     ".pt": frozenset({FileFormat.TORCH_ZIP, FileFormat.TORCH_LEGACY}),
     ".pth": frozenset({FileFormat.TORCH_ZIP, FileFormat.TORCH_LEGACY}),
     ".bin": frozenset({FileFormat.TORCH_ZIP, FileFormat.TORCH_LEGACY}),
+    ".gguf": frozenset({FileFormat.GGUF}),
 }
 
 _FORMAT_WORDS: dict[FileFormat, str] = {
     FileFormat.SAFETENSORS: "safetensors",
     FileFormat.TORCH_ZIP: "a torch zip pickle",
     FileFormat.TORCH_LEGACY: "a legacy torch pickle",
+    FileFormat.GGUF: "GGUF",
     FileFormat.UNKNOWN: "no model format",
 }
 
 _SAFETENSORS_SAFETY = Safety(Verdict.SAFE)
+#: Containers that hold no pickle: nothing in them can run code when loaded.
+_NO_PICKLE = frozenset({FileFormat.SAFETENSORS, FileFormat.GGUF})
 
 Progress = Callable[[int], None]
 
@@ -129,9 +133,9 @@ def _understand(
             index, error = _read_index(path, fmt, torch_file)
             if index is None:
                 classification = Classification(Kind.INVALID, error=error)
-                if fmt is FileFormat.SAFETENSORS:  # as scan_pickles says of such a file
+                if fmt in _NO_PICKLE:  # as scan_pickles says of a broken safetensors file
                     safety = Safety(
-                        Verdict.UNSCANNABLE, reason=f"invalid safetensors header: {error}"
+                        Verdict.UNSCANNABLE, reason=f"invalid {fmt.value} header: {error}"
                     )
             else:
                 classification = _classify(index, path.name)
@@ -242,8 +246,8 @@ def _torch_file(path: Path, fh: BinaryIO, size: int, fmt: FileFormat) -> Iterato
 
 
 def _scan(path: Path, fmt: FileFormat, torch_file: TorchFile | None) -> Safety:
-    """The scanner's verdict; safetensors hold no code, so they skip it."""
-    if fmt is FileFormat.SAFETENSORS:
+    """The scanner's verdict; safetensors and GGUF hold no code, so they skip it."""
+    if fmt in _NO_PICKLE:
         return _SAFETENSORS_SAFETY
     try:
         from .pickle_scan import scan_pickles, scan_torch_file  # first use: see the module doc
@@ -261,6 +265,10 @@ def _read_index(
             from .safetensors_index import read_safetensors_index
 
             return read_safetensors_index(path), None
+        if fmt is FileFormat.GGUF:
+            from .gguf_index import read_gguf_index
+
+            return read_gguf_index(path), None
         from .pickle_index import index_torch_file, read_pickle_index
 
         if torch_file is not None:
@@ -314,13 +322,11 @@ def _unknown_reason(head: bytes, size: int) -> str:
             f"corrupt safetensors file: its header length {n} is over the 100 MB limit"
             f" (the file has {size} bytes)"
         )
-    if head.startswith(b"GGUF"):
-        return "a GGUF file (quantized weights for ComfyUI-GGUF or llama.cpp); sdhub reads no GGUF"
     if head.startswith(b"version https://git-lfs"):
         return "a Git LFS pointer, not the model itself (run `git lfs pull`)"
     if head.lstrip()[:1] in (b"<", b"{"):
         return "not a model file (looks like HTML or JSON text: an error page saved as a model?)"
-    return "not a model file: neither safetensors nor a torch pickle"
+    return "not a model file: neither safetensors, GGUF nor a torch pickle"
 
 
 def _os_reason(exc: OSError) -> str:

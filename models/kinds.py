@@ -73,6 +73,7 @@ class FileFormat(StrEnum):
     SAFETENSORS = "safetensors"
     TORCH_ZIP = "torch-zip"
     TORCH_LEGACY = "torch-legacy"
+    GGUF = "gguf"  # llama.cpp's container: ComfyUI-GGUF / Forge quantized UNets, T5
     UNKNOWN = "unknown"
 
 

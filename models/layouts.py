@@ -13,7 +13,9 @@ from pathlib import Path, PurePosixPath
 from .kinds import Component, Kind
 
 #: Suffixes that can hold model weights, lower case.
-MODEL_SUFFIXES: frozenset[str] = frozenset({".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".sft"})
+MODEL_SUFFIXES: frozenset[str] = frozenset(
+    {".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".sft", ".gguf"}
+)
 
 
 class Layout(StrEnum):
@@ -49,12 +51,15 @@ def _slot(folder: str, suffixes: str, *also: str) -> Slot:
 
 
 _WEIGHTS = ".safetensors .ckpt .pt .pth .bin .sft"
+#: ComfyUI-GGUF adds ``.gguf`` to the UNet and text-encoder folders only; Forge lists
+#: ``.gguf`` in ``models/Stable-diffusion``.
+_WEIGHTS_GGUF = _WEIGHTS + " .gguf"
 
 #: A key of the table: a main kind, or ``other`` refined by its component.
 SlotKey = tuple[Kind, Component | None]
 
 _A1111: dict[SlotKey, Slot] = {
-    (Kind.CHECKPOINT, None): _slot("models/Stable-diffusion", ".safetensors .ckpt"),
+    (Kind.CHECKPOINT, None): _slot("models/Stable-diffusion", ".safetensors .ckpt .gguf"),
     (Kind.LORA, None): _slot("models/Lora", ".safetensors .ckpt .pt", "models/LyCORIS"),
     (Kind.EMBEDDING, None): _slot("embeddings", ".pt .safetensors .bin .png .webp"),
     (Kind.HYPERNETWORK, None): _slot("models/hypernetworks", ".pt"),
@@ -76,9 +81,11 @@ _COMFYUI: dict[SlotKey, Slot] = {
     (Kind.OTHER, Component.T2I_ADAPTER): _slot("models/controlnet", _WEIGHTS),
     (Kind.OTHER, Component.UPSCALER): _slot("models/upscale_models", _WEIGHTS),
     (Kind.OTHER, Component.DIFFUSION_MODEL): _slot(
-        "models/diffusion_models", _WEIGHTS, "models/unet"
+        "models/diffusion_models", _WEIGHTS_GGUF, "models/unet"
     ),
-    (Kind.OTHER, Component.TEXT_ENCODER): _slot("models/text_encoders", _WEIGHTS, "models/clip"),
+    (Kind.OTHER, Component.TEXT_ENCODER): _slot(
+        "models/text_encoders", _WEIGHTS_GGUF, "models/clip"
+    ),
     (Kind.OTHER, Component.IP_ADAPTER): _slot("models/ipadapter", _WEIGHTS),
     (Kind.OTHER, Component.MOTION_MODULE): _slot("models/animatediff_models", _WEIGHTS),
 }

@@ -9,6 +9,7 @@ from .kinds import FileFormat
 
 #: Magic number that starts a legacy (pre-1.6) torch pickle file, as a pickled int.
 LEGACY_TORCH_MAGIC = 0x1950A86A20F9469CFC6C
+GGUF_MAGIC = b"GGUF"
 _ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")
 #: The magic number as protocols 0 and 1 pickle it (a LONG opcode, then STOP).
 _LEGACY_TEXT_MAGIC = b"L%dL\n." % LEGACY_TORCH_MAGIC
@@ -20,6 +21,8 @@ MAX_SAFETENSORS_HEADER = 100_000_000
 
 def sniff_bytes(head: bytes, size: int) -> FileFormat:
     """The container of a file whose first bytes are ``head`` and length ``size``."""
+    if head[:4] == GGUF_MAGIC:
+        return FileFormat.GGUF
     if head[:4] in _ZIP_MAGICS:
         return FileFormat.TORCH_ZIP
     if len(head) >= 9:

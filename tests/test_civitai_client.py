@@ -577,7 +577,6 @@ def test_the_2023_shape_without_metadata_or_hashes(fake_civitai: FakeCivitai) ->
     [
         ("wildcards.zip", "Other"),
         ("workflow.json", "Other"),
-        ("flux-q8.gguf", "GGUF"),
         ("model_diffusers.zip", "Diffusers"),
     ],
 )

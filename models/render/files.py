@@ -37,6 +37,11 @@ def checked_format(path: Path) -> FileFormat:
         raise RenderError(
             RenderVerdict.ERROR, f"{path.name} is neither safetensors nor a torch file"
         )
+    if fmt is FileFormat.GGUF:
+        raise RenderError(
+            RenderVerdict.ERROR,
+            f"{path.name} is a GGUF file: sdhub renders safetensors and torch files only",
+        )
     if fmt in PICKLE_FORMATS:
         safety = scan_pickles(path, fmt)
         if safety.verdict is not Verdict.SAFE:
