@@ -35,7 +35,13 @@ from .assets import (
 )
 from .db import HEAD_REVISION, Catalog, current_revision, open_catalog, upgrade_schema
 from .enums import LinkSource, Origin, ScanEvent, Site, Source, WeightSource
-from .errors import AmbiguousRefError, CatalogError, RefNotFoundError, SidecarError
+from .errors import (
+    AmbiguousRefError,
+    CatalogError,
+    MalformedRefError,
+    RefNotFoundError,
+    SidecarError,
+)
 from .files import (
     file_by_path,
     link_by_hash,
@@ -99,6 +105,7 @@ __all__ = [
     "Library",
     "LinkSource",
     "LocalFile",
+    "MalformedRefError",
     "Origin",
     "Placement",
     "Preview",

@@ -25,7 +25,7 @@ from sdhub.models.report import Hashes, Safety
 from sqlmodel import Session, select
 
 from .enums import LinkSource, Site, Source
-from .errors import AmbiguousRefError, RefNotFoundError
+from .errors import AmbiguousRefError, MalformedRefError, RefNotFoundError
 from .files import normpath
 from .knowledge import WeightInfo, best_weight, best_words
 from .tables import (
@@ -668,17 +668,108 @@ def _subpath_candidates(session: Session, ref: str) -> list[LocalFile]:
     return out
 
 
+#: The remote REF forms of CLI.md, read far enough to find the local file they fetched.
+_CIVITAI_SHORT = re.compile(r"^civitai:(\d+)(?:@(\d+))?$", re.I)
+_HF_SHORT = re.compile(r"^hf:([^/@\s]+)/([^/@\s]+)(?:/([^@]+?))?/?(?:@([^@/\s]+))?$", re.I)
+_CIVITAI_PAGE = re.compile(r"^/models/(\d+)(?:/[^/]*)?/?$")
+_CIVITAI_DOWNLOAD = re.compile(r"^/api/download/models/(\d+)/?$")
+_HF_FILE_URL = re.compile(r"^/([^/]+)/([^/]+)/(?:blob|resolve)/([^/]+)/(.+)$")
+
+
+@dataclass(frozen=True, slots=True)
+class _RemoteKey:
+    site: Site
+    model: str | None = None  # Civitai model id, or the Hugging Face repo ``owner/name``
+    version: str | None = None  # Civitai version id, or a Hugging Face revision
+    path: str | None = None  # the file inside a Hugging Face repo
+
+
+def _remote_key(ref: str) -> _RemoteKey | None:
+    """``civitai:…``, ``hf:…`` and site URLs as a key into the catalog; None for other REFs.
+
+    URLs are matched by their path, whatever the host (mirrors, ``SDHUB_CIVITAI_URL``):
+    the catalog only looks up what it already recorded, it never fetches.
+    """
+    if match := _CIVITAI_SHORT.match(ref):
+        return _RemoteKey(Site.CIVITAI, match.group(1), match.group(2))
+    if match := _HF_SHORT.match(ref):
+        owner, name, path, revision = match.groups()
+        return _RemoteKey(Site.HF, f"{owner}/{name}", revision, path)
+    if ref.lower().startswith("civitai:"):
+        raise MalformedRefError(ref, "expected civitai:MODEL_ID or civitai:MODEL_ID@VERSION_ID")
+    if ref.lower().startswith("hf:"):
+        raise MalformedRefError(ref, "expected hf:OWNER/REPO[/PATH][@REVISION]")
+    if not re.match(r"^https?://", ref, re.I):
+        return None
+    from urllib.parse import parse_qs, unquote, urlsplit
+
+    try:
+        parts = urlsplit(ref)
+    except ValueError:
+        return None
+    path = unquote(parts.path)
+    if match := _CIVITAI_DOWNLOAD.match(path):
+        return _RemoteKey(Site.CIVITAI, None, match.group(1))
+    if match := _CIVITAI_PAGE.match(path):
+        version = (parse_qs(parts.query).get("modelVersionId") or [None])[0]
+        return _RemoteKey(Site.CIVITAI, match.group(1), version if version else None)
+    if match := _HF_FILE_URL.match(path):
+        owner, name, revision, inner = match.groups()
+        return _RemoteKey(Site.HF, f"{owner}/{name}", revision, inner)
+    return None
+
+
+def _remote_candidates(session: Session, key: _RemoteKey) -> list[LocalFile]:
+    """Local files recorded as fetched from (or linked to) what ``key`` names."""
+    query = (
+        select(LocalFile, RemoteVersion.remote_id)
+        .join(RemoteVersion, LocalFile.remote_version_id == RemoteVersion.id)
+        .where(RemoteVersion.site == key.site)
+    )
+    if key.site is Site.CIVITAI and key.version is not None:
+        query = query.where(RemoteVersion.remote_id == key.version)
+        if key.model is not None:
+            query = query.join(RemoteModel, RemoteVersion.model_id == RemoteModel.id).where(
+                RemoteModel.remote_id == key.model
+            )
+        return [row for row, _ in session.exec(query)]
+    query = query.join(RemoteModel, RemoteVersion.model_id == RemoteModel.id).where(
+        sa.func.lower(RemoteModel.remote_id) == (key.model or "").lower()
+    )
+    if key.site is Site.CIVITAI:
+        return [row for row, _ in session.exec(query)]
+    if key.path is not None:
+        query = query.join(RemoteFile, LocalFile.remote_file_id == RemoteFile.id).where(
+            RemoteFile.remote_id == key.path.strip("/")
+        )
+    rows = list(session.exec(query))
+    if key.version:  # a commit (or its start) narrows; a branch name cannot be told offline
+        wanted = key.version.lower()
+        pinned = [r for r, vid in rows if vid.partition("@")[2].lower().startswith(wanted)]
+        if pinned:
+            return pinned
+    return [row for row, _ in rows]
+
+
 def resolve_ref(session: Session, ref: str) -> LocalFile:
-    """The row a REF names (CLI.md: a path, a name, or a hash: AutoV2, AutoV3, SHA256; any case).
+    """The row a REF names (CLI.md: a path, a name, or a hash: AutoV2, AutoV3, SHA256; any case;
+    or the Civitai / Hugging Face reference the file was fetched from or linked to).
 
     Present files win over missing ones. Raises :class:`RefNotFoundError`
     or :class:`AmbiguousRefError` (with the candidates' paths).
     """
     ref = ref.strip()
     if not ref:
-        raise RefNotFoundError(ref)
+        raise MalformedRefError(ref, "empty; give a path, a name or a hash")
     candidates: list[LocalFile] = []
-    if _looks_like_path(ref):
+    remote = _remote_key(ref)
+    if remote is not None:
+        candidates = _remote_candidates(session, remote)
+        if not candidates:
+            raise RefNotFoundError(
+                ref, "no catalogued file was fetched from it or linked to it (`sdhub get` it)"
+            )
+    elif _looks_like_path(ref):
         row = session.exec(
             select(LocalFile).where(LocalFile.path == normpath(os.path.expanduser(ref)))
         ).first()
@@ -698,7 +789,12 @@ def resolve_ref(session: Session, ref: str) -> LocalFile:
     if not chosen:
         raise RefNotFoundError(ref, "try `sdhub ls --query` to search")
     if len(chosen) > 1:
-        raise AmbiguousRefError(ref, sorted(r.path for r in chosen))
+        same_bytes = len({r.sha256 for r in chosen}) == 1 and chosen[0].sha256 is not None
+        raise AmbiguousRefError(
+            ref,
+            sorted(r.path for r in chosen),
+            hint="identical copies: use a path to pick one" if same_bytes else None,
+        )
     return chosen[0]
 
 

@@ -670,7 +670,7 @@ def asset_notes(session: Session, asset: Asset, library: Library | None = None) 
             notes.append(
                 Note(
                     NoteLevel.WARNING,
-                    f"misplaced: a {asset.kind.value} belongs in {_rel(library, judged.home)}",
+                    f"misplaced: {_a(asset.kind.value)} belongs in {_rel(library, judged.home)}",
                 )
             )
         elif judged.placement is Placement.UNPLACED:
@@ -828,3 +828,8 @@ def first_page(session: Session, limit: int) -> tuple[int, list[BrowseRow]]:
 def _plain_text(html: str) -> str:
     lines = [" ".join(line.split()) for line in html_to_text(html).splitlines()]
     return "\n".join(line for line in lines if line).strip()
+
+
+def _a(noun: str) -> str:
+    """``a lora``, ``an embedding``."""
+    return ("an " if noun[:1].lower() in "aeiou" else "a ") + noun

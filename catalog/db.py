@@ -97,15 +97,47 @@ def open_catalog(url: str | None = None, *, upgrade: bool = True) -> Catalog:
     as it is (tests of migrations use it).
     """
     url = url or default_url()
-    engine = create_engine(url)
+    try:
+        engine = create_engine(url)
+    except CatalogError:
+        raise
+    except (sa.exc.ArgumentError, ImportError, ValueError) as exc:  # also NoSuchModuleError
+        raise CatalogError(
+            f"{_hide_password(url)}: not a usable catalog URL ({_first_line(exc)}); "
+            "check SDHUB_DB_URL"
+        ) from exc
     catalog = Catalog(engine)
     if upgrade:
         try:
             upgrade_schema(catalog)
+        except CatalogError:
+            engine.dispose()
+            raise
+        except sa.exc.SQLAlchemyError as exc:  # no server there, not a database file, …
+            engine.dispose()
+            raise CatalogError(
+                f"cannot open the catalog at {catalog.url}: {_first_line(exc)}"
+            ) from exc
         except Exception:
             engine.dispose()
             raise
     return catalog
+
+
+def _hide_password(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (sa.exc.ArgumentError, ValueError):
+        import re
+
+        return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)
+
+
+def _first_line(exc: BaseException) -> str:
+    """The driver's own message, first line: SQLAlchemy adds a wrapper and a help link."""
+    inner = getattr(exc, "orig", None) or exc
+    text = str(inner).strip() or type(inner).__name__
+    return text.splitlines()[0]
 
 
 def create_engine(url: str) -> sa.Engine:

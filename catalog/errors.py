@@ -18,14 +18,23 @@ class RefNotFoundError(CatalogError):
         super().__init__(f"{message}; {hint}" if hint else message)
 
 
+class MalformedRefError(RefNotFoundError):
+    """A reference that fits no REF form at all (``civitai:abc``, an empty string)."""
+
+    def __init__(self, ref: str, expected: str) -> None:
+        self.ref = ref
+        CatalogError.__init__(self, f"{ref!r}: not a reference ({expected})")
+
+
 class AmbiguousRefError(CatalogError):
     """A reference matches several assets; ``candidates`` are their paths."""
 
-    def __init__(self, ref: str, candidates: Sequence[str]) -> None:
+    def __init__(self, ref: str, candidates: Sequence[str], hint: str | None = None) -> None:
         self.ref = ref
         self.candidates = list(candidates)
         super().__init__(
-            f"{ref!r} matches {len(self.candidates)} assets; use a path or a hash to pick one"
+            f"{ref!r} matches {len(self.candidates)} assets; "
+            + (hint or "use a path or a hash to pick one")
         )
 
 

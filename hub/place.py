@@ -171,7 +171,7 @@ def plan_placement(session: Session, library: Library) -> list[Move]:
                 kind,
                 component,
                 MoveStatus.PLANNED,
-                reason=f"{verdict.placement.value}: a {kind.value} belongs in {verdict.home}",
+                reason=f"{verdict.placement.value}: {_a(kind.value)} belongs in {verdict.home}",
                 sidecars=sidecars,
                 renamed=renamed,
             )
@@ -437,3 +437,8 @@ __all__ = [
     "plan_placement",
     "write_sidecars",
 ]
+
+
+def _a(noun: str) -> str:
+    """``a lora``, ``an embedding``."""
+    return ("an " if noun[:1].lower() in "aeiou" else "a ") + noun

@@ -82,6 +82,11 @@ def _read_config_file(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: cannot read config ({exc}); fix or delete the file") from exc
 
 
+def debug_enabled() -> bool:
+    """``SDHUB_DEBUG=1``: show tracebacks instead of the one-line error (for bug reports)."""
+    return os.environ.get("SDHUB_DEBUG", "").strip().lower() not in ("", "0", "false", "no")
+
+
 def _env(name: str) -> str | None:
     value = os.environ.get(name)
     return value if value else None

@@ -119,9 +119,11 @@ def test_json_lines_and_the_exit_policy(webui: Path, grid: Path) -> None:
     assert lines["tiny-lora"]["verdict"] == "ok"
     assert lines["tiny-lora"]["base"]["name"] == "tiny-sd1"
     assert Path(lines["tiny-lora"]["grid"]).parent == Path(os.environ["SDHUB_HOME"]) / "renders"
-    # A REF the catalog does not know fails the run; the others are still rendered.
+    # A REF the catalog does not know fails the run, on its own line; the others are still
+    # rendered.
     result = sdhub("render", "no-such-asset", "tiny-vae", *common)
-    assert result.exit_code == 1 and verdicts(result) == {"tiny-vae": "ok"}
+    assert result.exit_code == 1
+    assert verdicts(result) == {"no-such-asset": "error", "tiny-vae": "ok"}
     assert "no-such-asset" in result.stderr
     # --only-new: nothing left to do is not a failure.
     result = sdhub("render", "--all", "--kind", "vae", "--only-new", *common)

@@ -10,6 +10,7 @@ same reason: typer's import alone costs a quarter of a second.
 
 from __future__ import annotations
 
+import errno
 import importlib
 
 import click
@@ -34,6 +35,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+class ReaderGone(Exception):
+    """stdout's reader closed the pipe (``sdhub ls | head -1``).
+
+    Raised instead of the ``BrokenPipeError`` itself, which click would turn
+    into exit status 1 even outside its standalone mode; :func:`main` ends
+    the run quietly with 0 instead.
+    """
+
+
 class LazyGroup(click.Group):
     """A group whose subcommands are imported on first use, by name."""
 
@@ -43,6 +53,14 @@ class LazyGroup(click.Group):
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*self._lazy, *self.commands})  # click's own order: by name
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except OSError as exc:
+            if isinstance(exc, BrokenPipeError) or exc.errno == errno.EPIPE:
+                raise ReaderGone from exc
+            raise
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in self.commands and cmd_name in self._lazy:
@@ -76,8 +94,64 @@ def cli(ctx: click.Context) -> None:
 
 
 def main() -> None:
-    """Console-script entry point."""
-    cli()
+    """Console-script entry point: the exit statuses of CLI.md whatever happens.
+
+    click's own standalone handling is replaced so that a script always sees
+    one of the statuses the contract names, and never a traceback: usage
+    errors exit 2; Ctrl-C exits 130; a reader that closes the pipe early
+    (``sdhub ls | head -1``) ends the run quietly with 0, as ``info`` and
+    ``ls --json`` always did; an unexpected error becomes one line naming it
+    and exits 1 (``SDHUB_DEBUG=1`` shows the traceback).
+    """
+    import sys
+
+    try:
+        result = cli.main(prog_name="sdhub", standalone_mode=False)
+        code = result if isinstance(result, int) else 0
+    except click.ClickException as exc:  # UsageError and friends
+        exc.show()
+        code = exc.exit_code
+    except (click.Abort, KeyboardInterrupt):
+        sys.stderr.write("\nsdhub: interrupted\n")
+        code = 130
+    except SystemExit as exc:  # the commands' own exit statuses
+        code = exc.code
+    except (ReaderGone, BrokenPipeError):
+        _stdout_to_devnull()
+        code = 0
+    except Exception as exc:
+        from sdhub.config import debug_enabled
+
+        if debug_enabled():
+            raise
+        from .output import warn
+
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        warn(
+            f"error: unexpected {type(exc).__name__}"
+            + (f": {detail}" if detail else "")
+            + " (a bug in sdhub: SDHUB_DEBUG=1 shows where)"
+        )
+        code = 1
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _stdout_to_devnull()
+    except (OSError, ValueError):
+        pass
+    sys.exit(code)
+
+
+def _stdout_to_devnull() -> None:
+    """After the reader is gone, the final flush at exit must not fail again."""
+    import os
+    import sys
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 if __name__ == "__main__":

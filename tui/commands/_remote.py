@@ -18,16 +18,19 @@ from sdhub.hub.huggingface import HfClient
 
 from sdhub.config import ConfigError, Settings, load_settings
 
-from ..output import die, warn
+from ..output import die, register_secrets, warn
 
 NO_LIBRARY = "no library configured: set SDHUB_LIBRARY or run `sdhub` settings"
 
 
 def settings() -> Settings:
+    """The settings; their tokens are masked in anything this run prints."""
     try:
-        return load_settings()
+        current = load_settings()
     except ConfigError as exc:
         die(str(exc))
+    register_secrets(current.civitai_token, current.hf_token)
+    return current
 
 
 def library(current: Settings) -> Library:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:
+    from sdhub.catalog import Catalog
     from sdhub.hub.enrich import EnrichResult
 
 
@@ -45,7 +46,7 @@ def enrich(
     """
     from sdhub.catalog import LocalFile
     from sdhub.hub.enrich import Enricher, civitai_link_ref, select_files
-    from sdhub.hub.errors import HubError
+    from sdhub.hub.errors import BadReference, HubError
 
     from ..output import EXIT_ITEM_FAILED, EXIT_OK, die, emit_json, warn
     from . import _remote
@@ -59,26 +60,40 @@ def enrich(
     catalog = _remote.catalog(settings)
     failed = False
     with catalog, _remote.civitai(settings) as civitai:
+        link_ref = None
+        if link is not None:
+            try:
+                link_ref = civitai_link_ref(link, civitai)
+            except BadReference as exc:  # a usage error, found before anything is asked
+                die(f"--civitai {link}: {exc}")
         enricher = Enricher(
             catalog, civitai, library=library, previews=previews, nsfw=settings.nsfw
         )
-        selection = select_files(catalog, refs, everything=everything, force=force)
-        for problem in selection.problems:
+        unknown, ref_of = _resolve(catalog, refs)
+        for ref, problem in unknown.items():
             failed = True
             if as_json:
-                emit_json({"status": "failed", "error": problem})
+                emit_json({"ref": ref, "path": None, "status": "failed", "error": problem})
             else:
                 warn(f"error: {problem}")
-        if link is not None:
+        selection = select_files(
+            catalog, [r for r in refs if r not in unknown], everything=everything, force=force
+        )
+        for problem in selection.problems:  # a file gone between the two looks
+            failed = True
+            if as_json:
+                emit_json({"ref": None, "path": None, "status": "failed", "error": problem})
+            else:
+                warn(f"error: {problem}")
+        if link_ref is not None:
             if not selection.files:
                 raise SystemExit(EXIT_ITEM_FAILED)
             try:
-                ref = civitai_link_ref(link, civitai)
                 file: LocalFile = selection.files[0]
-                result = enricher.link(file, ref)
+                result = enricher.link(file, link_ref)
             except HubError as exc:
                 die(f"{refs[0]}: {exc}", EXIT_ITEM_FAILED)
-            _report(result, as_json)
+            _report(result, as_json, ref_of)
             raise SystemExit(EXIT_OK if not failed else EXIT_ITEM_FAILED)
         if not selection.files and everything and not as_json:
             warn("nothing to enrich: every file is linked or was looked up recently (--force)")
@@ -87,7 +102,7 @@ def enrich(
             for result in enricher.enrich(selection.files):
                 counts[result.status.value] = counts.get(result.status.value, 0) + 1
                 failed |= not result.ok
-                _report(result, as_json)
+                _report(result, as_json, ref_of)
         except KeyboardInterrupt:
             die("interrupted: every batch finished so far is recorded", 130)
     if not as_json and sum(counts.values()) > 1:
@@ -95,11 +110,33 @@ def enrich(
     raise SystemExit(EXIT_ITEM_FAILED if failed else EXIT_OK)
 
 
-def _report(result: EnrichResult, as_json: bool) -> None:
+def _resolve(catalog: Catalog, refs: tuple[str, ...]) -> tuple[dict[str, str], dict[str, str]]:
+    """(REF → why it names no single file, path → the REF that named it). A REF that is
+    no reference at all is a usage error (exit 2); the others are failed items, each
+    reported with its REF."""
+    from sdhub.catalog import CatalogError, MalformedRefError, resolve_ref
+
+    from ..output import die
+
+    out: dict[str, str] = {}
+    ref_of: dict[str, str] = {}
+    with catalog.session() as session:
+        for ref in refs:
+            try:
+                ref_of.setdefault(resolve_ref(session, ref).path, ref)
+            except MalformedRefError as exc:
+                die(str(exc))
+            except CatalogError as exc:
+                out[ref] = str(exc)
+    return out, ref_of
+
+
+def _report(result: EnrichResult, as_json: bool, ref_of: dict[str, str] | None = None) -> None:
     from ..output import emit_json, warn
 
     if as_json:
-        emit_json(result.to_json())
+        record = result.to_json()
+        emit_json({"ref": (ref_of or {}).get(str(record.get("path"))), **record})
         return
     status = result.status.value
     if status == "failed":

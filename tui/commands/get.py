@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
 if TYPE_CHECKING:
-    from sdhub.catalog import Library
+    from sdhub.catalog import Catalog, Library
     from sdhub.hub.sync import GetRequest, GetResult, ListProblem
+
+    from sdhub.config import Settings
 
     from ..progress import DownloadDisplay
 
@@ -66,7 +68,9 @@ def get(
         folder = checked_dest(dest) if dest else None
     except PlacementError as exc:
         die(str(exc))
-    library = _remote.library(_remote.settings())
+    settings = _remote.settings()
+    _check_refs(refs, settings)
+    library = _remote.library(settings)
     if folder is not None and not _inside(library, folder):
         die(f"--dest {dest}: outside the library root {library.root}")
     requests = [GetRequest(ref, folder) for ref in refs]
@@ -75,6 +79,24 @@ def get(
             requests, [], dry_run=dry_run, jobs=jobs, previews=not no_previews, as_json=as_json
         )
     )
+
+
+def _check_refs(refs: tuple[str, ...], settings: Settings) -> None:
+    """A REF on the command line that fits no form is a usage error (exit 2), found before
+    anything is fetched; in a list file (`sync`) it is one failed line instead."""
+    from sdhub.hub.errors import BadReference
+    from sdhub.hub.sync import ref_parser, remote_ref
+
+    from ..output import die
+    from . import _remote
+
+    with _remote.civitai(settings) as civitai:
+        parse = ref_parser(civitai, _remote.hf(settings))
+    for text in refs:
+        try:
+            remote_ref(text, parse)
+        except BadReference as exc:
+            die(str(exc))
 
 
 def run_requests(
@@ -107,12 +129,20 @@ def run_requests(
     failed = bool(problems)
     for problem in problems:
         counts["failed"] = counts.get("failed", 0) + 1
-        if as_json:
+        if as_json:  # the fields of every other record, so a script reads one shape
             emit_json(
                 {
                     "ref": problem.text,
                     "where": problem.where,
                     "status": "failed",
+                    "path": None,
+                    "kind": None,
+                    "base": None,
+                    "size": None,
+                    "hashes": None,
+                    "source": None,
+                    "sidecars": [],
+                    "warnings": [],
                     "error": str(problem),
                 }
             )
@@ -139,7 +169,7 @@ def run_requests(
             counts[result.status.value] = counts.get(result.status.value, 0) + 1
             failed |= not result.ok
             if as_json:
-                emit_json(result.to_json())
+                emit_json(_with_file_facts(catalog, result.to_json()))
             else:
                 _print_result(display, library, result)
     if not as_json and (len(requests) + len(problems)) > 1:
@@ -147,6 +177,25 @@ def run_requests(
     if cancel.is_set() or counts.get(GetStatus.CANCELLED.value):
         return 130
     return EXIT_ITEM_FAILED if failed else EXIT_OK
+
+
+def _with_file_facts(catalog: Catalog, record: dict[str, Any]) -> dict[str, Any]:
+    """A skipped item (the library already has the bytes) names the file it has, with the
+    kind, base and hashes the catalog knows: a script reads the same fields whatever the
+    status."""
+    if record.get("kind") is not None or not record.get("path"):
+        return record
+    from sdhub.catalog import CatalogError, find_asset
+
+    try:
+        with catalog.session() as session:
+            known = find_asset(session, record["path"]).to_json()
+    except CatalogError:
+        return record
+    for key in ("kind", "base", "size", "hashes"):
+        if record.get(key) is None:
+            record[key] = known.get(key)
+    return record
 
 
 def _inside(library: Library, dest: Path) -> bool:
@@ -185,7 +234,10 @@ def _size(size: int | None) -> str:
 
 
 def _print_result(display: DownloadDisplay, library: Library, result: GetResult) -> None:
-    from ..output import warn
+    from ..output import scrub, warn
+
+    def show(line: str, *, stdout: bool = True) -> None:
+        display.print(scrub(line), stdout=stdout)
 
     status = result.status.value
     where = f"{result.request.where}: " if result.request.where else ""
@@ -204,7 +256,7 @@ def _print_result(display: DownloadDisplay, library: Library, result: GetResult)
             folder = _shown(library, plan.folder) if plan.folder else "the folder of its kind"
             verb = "would fetch the repository" if plan.action.value == "snapshot" else "would get"
             line = f"{verb} {result.ref}: {plan.name} ({_size(plan.size)}) → {folder}"
-        display.print(line)
+        show(line)
         return
     report = result.download.report if result.download else None
     detail = f" ({report.kind.value}, {report.base.value}, {_size(report.size)})" if report else ""
@@ -214,6 +266,6 @@ def _print_result(display: DownloadDisplay, library: Library, result: GetResult)
         line = f"exists {result.ref}: {_shown(library, result.path)}{detail}"
     else:
         line = f"downloaded {result.ref} → {_shown(library, result.path)}{detail}"
-    display.print(line)
+    show(line)
     for warning in result.warnings:
-        display.print(f"  warning: {warning}", stdout=False)
+        show(f"  warning: {warning}", stdout=False)

@@ -30,15 +30,18 @@ def _catalog() -> Iterator[Catalog]:
 
 
 def _ref_failed(exc: Exception) -> NoReturn:
-    from sdhub.catalog import AmbiguousRefError
+    """One line naming the REF: exit 2 when it is no reference or names several assets
+    (the candidates follow, one per line), 1 when it names nothing catalogued."""
+    from sdhub.catalog import AmbiguousRefError, MalformedRefError
 
-    from ..output import EXIT_ITEM_FAILED, EXIT_USAGE, die, warn
+    from ..output import EXIT_ITEM_FAILED, EXIT_USAGE, warn
 
+    warn(f"error: {exc}")
     if isinstance(exc, AmbiguousRefError):
         for path in exc.candidates:
             warn(f"  candidate: {path}")
-        die(str(exc), EXIT_USAGE)
-    die(str(exc), EXIT_ITEM_FAILED)
+        raise SystemExit(EXIT_USAGE)
+    raise SystemExit(EXIT_USAGE if isinstance(exc, MalformedRefError) else EXIT_ITEM_FAILED)
 
 
 def _find(catalog: Catalog, ref: str, *, previews: bool = False) -> Asset:
@@ -53,11 +56,12 @@ def _find(catalog: Catalog, ref: str, *, previews: bool = False) -> Asset:
 
 class _VocabChoice(click.Choice):
     """``click.Choice`` over the values of a :mod:`sdhub.models.kinds` enum, looked up
-    when click first needs them: loading this module imports only click."""
+    when click first needs them: loading this module imports only click. Any case is
+    accepted (``--kind LoRA``, ``--base SDXL``) and passed on as the canonical value."""
 
     def __init__(self, enum_name: str) -> None:  # no super().__init__: choices are lazy
         self._enum_name = enum_name
-        self.case_sensitive = True
+        self.case_sensitive = False
 
     @property
     def choices(self) -> tuple[str, ...]:  # type: ignore[override]
@@ -213,7 +217,9 @@ def _show_human(a: Asset) -> None:
     if a.source:
         s = a.source
         label = " / ".join(x for x in (s.model_name, s.version_name) if x) or s.version_id or ""
-        rows.append(("source", f"{s.site.value}: {label}  {s.url or ''}".rstrip()))
+        rows.append(("source", f"{s.site.value}: {label}"))
+        if s.url:
+            rows.append(("url", s.url))
     if a.render:
         rows.append(("render", f"{a.render.verdict}  {a.render.grid or ''}".rstrip()))
     for key, value in (
@@ -224,8 +230,12 @@ def _show_human(a: Asset) -> None:
         if value:
             rows.append((key, value))
     for key, value in a.details.items():
-        if isinstance(value, dict | list) and len(str(value)) > 80:
+        if value is None or value == [] or value == {}:
             continue
+        if isinstance(value, list | tuple):
+            value = ", ".join(str(v) for v in value)
+        if isinstance(value, dict) or len(str(value)) > 80:
+            continue  # nested hints: `sdhub show --json` has them whole
         rows.append((f"  {key}", value))
     for warning in a.warnings:
         rows.append(("warning", warning))
@@ -235,19 +245,41 @@ def _show_human(a: Asset) -> None:
         rows.append(
             ("previews", "\n".join(p.get("path") or p.get("url") or "" for p in a.previews[:5]))
         )
-    width = max(len(k) for k, _ in rows)
+    from rich.table import Table
+    from rich.text import Text
+
+    # A grid, so that a long value (a URL, a path) wraps under itself, not under the labels.
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column(overflow="fold")
     for key, value in rows:
-        console.print(f"[bold]{key:<{width}}[/]  ", end="")
-        console.print(str(value), markup=False, highlight=False)
+        grid.add_row(key, Text(str(value)))
+    console.print(grid)
 
 
 # --------------------------------------------------------------------------------------
 # prompt
 
 
-@click.command("prompt")
+def _finite(value: float | None) -> float | None:
+    """``nan`` and ``inf`` parse as floats, but no WebUI reads ``<lora:x:nan>`` (and JSON
+    has no NaN): a usage error."""
+    import math
+
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"{value} is not a finite number")
+    return value
+
+
+@click.command("prompt", short_help="The prompt snippet for an asset.")
 @click.argument("ref")
-@click.option("--weight", "-w", type=float, help="Weight to use (default: the recommended one).")
+@click.option(
+    "--weight",
+    "-w",
+    type=float,
+    callback=lambda _ctx, _param, value: _finite(value),
+    help="Weight to use (default: the recommended one).",
+)
 @click.option("--json", "as_json", is_flag=True, help="The snippet as one JSON object.")
 def prompt(ref: str, weight: float | None, as_json: bool) -> None:
     """The prompt snippet for an asset, e.g. ``<lora:mystyle:0.7>, mystyle``.

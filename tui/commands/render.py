@@ -31,7 +31,7 @@ class _VocabChoice(click.Choice):
 
     def __init__(self, enum_name: str) -> None:  # no super().__init__: choices are lazy
         self._enum_name = enum_name
-        self.case_sensitive = True
+        self.case_sensitive = False
 
     @property
     def choices(self) -> tuple[str, ...]:  # type: ignore[override]
@@ -139,6 +139,7 @@ def render(
     )
     with catalog:
         with catalog.session() as session:
+            _refuse_malformed(session, refs)
             try:
                 selected = select_assets(session, selection)
                 plan = plan_renders(session, selected.chosen, base_ref=base_ref)
@@ -146,7 +147,7 @@ def render(
                 _ambiguous(exc)
             except RenderJobError as exc:
                 die(str(exc), EXIT_USAGE)
-        _notes(selected.unresolved, selected.skipped)
+        _notes(selected.unresolved, selected.skipped, as_json=as_json)
         if not plan.tasks:
             _nothing(bool(selected.unresolved), bool(selected.skipped))
         results, interrupted = _run(
@@ -172,11 +173,43 @@ def _ambiguous(exc: Exception) -> None:
     die(str(exc), EXIT_USAGE)
 
 
-def _notes(unresolved: list[tuple[str, str]], skipped: dict[str, int]) -> None:
-    from ..output import warn
+def _refuse_malformed(session: Any, refs: tuple[str, ...]) -> None:
+    """A REF that is no reference at all (``civitai:abc``, "") is a usage error, exit 2."""
+    from sdhub.catalog import CatalogError, MalformedRefError, resolve_ref
 
-    for _ref, message in unresolved:
+    from ..output import die
+
+    for ref in refs:
+        try:
+            resolve_ref(session, ref)
+        except MalformedRefError as exc:
+            die(str(exc))
+        except CatalogError:
+            pass  # not found or ambiguous: reported by the selection
+
+
+def _notes(
+    unresolved: list[tuple[str, str]], skipped: dict[str, int], *, as_json: bool = False
+) -> None:
+    """Each REF that named nothing: a line on stderr and, with --json, a result record of
+    the usual shape (the REF as the asset's name, no kind or path; verdict ``error``) so
+    that a script sees every REF it passed."""
+    from ..output import emit_json, warn
+
+    for ref, message in unresolved:
         warn(f"error: {message}")
+        if as_json:
+            emit_json(
+                {
+                    "asset": {"name": ref, "kind": None, "path": None},
+                    "base": None,
+                    "verdict": "error",
+                    "grid": None,
+                    "images": 0,
+                    "seconds": 0.0,
+                    "message": message,
+                }
+            )
     for reason, count in sorted(skipped.items()):
         warn(f"left out {count} asset(s): {reason}")
 
@@ -309,6 +342,27 @@ class _Progress:
         self.progress.advance(self.overall)
 
 
+def _leading_width(results: list[JobResult]) -> int:
+    """How wide the columns before "grid / message" are, with their separators: what is
+    left of the line goes to the grid name (the names are short, the old fixed guess of
+    72 left a 12-column stub on an 80-column terminal)."""
+    widths = [len(h) for h in ("verdict", "asset", "kind", "base", "images", "s")]
+    widths[1] = max(widths[1], 10)  # the asset column's min_width
+    for item in results:
+        r = item.result
+        self_base = r.base is None or r.base.path == r.asset.path
+        cells = (
+            r.verdict.value,
+            r.asset.name,
+            r.asset.kind.value,
+            "" if self_base else r.base.name,  # type: ignore[union-attr]
+            str(r.images) if r.images else "",
+            f"{r.seconds:.1f}" if r.images else "",
+        )
+        widths = [max(w, len(c)) for w, c in zip(widths, cells, strict=True)]
+    return sum(widths) + len(widths)  # one space between columns
+
+
 def _summary(results: list[JobResult], plan: RenderPlan) -> None:
     """The report on stdout: one row per asset, counts, where the grids are."""
     from collections import Counter
@@ -329,7 +383,7 @@ def _summary(results: list[JobResult], plan: RenderPlan) -> None:
     table.add_column("images", justify="right", no_wrap=True)
     table.add_column("s", justify="right", no_wrap=True)
     # The rest of the line, cut short: the whole message is in --json and `sdhub show`.
-    rest = max(12, console.width - 72)
+    rest = max(24, console.width - _leading_width(results))
     table.add_column("grid / message", overflow="ellipsis", no_wrap=True, max_width=rest)
     folders = set()
     for item in results:

@@ -14,8 +14,14 @@ _SORTS = ["relevance", "downloads", "newest", "rated"]
 @click.option(
     "--source", type=click.Choice(["civitai", "hf"]), default="civitai", show_default=True
 )
-@click.option("--kind", type=click.Choice(_KINDS), help="Only this kind of model.")
-@click.option("--base", type=click.Choice(_BASES), help="Only models for this base family.")
+@click.option(
+    "--kind", type=click.Choice(_KINDS, case_sensitive=False), help="Only this kind of model."
+)
+@click.option(
+    "--base",
+    type=click.Choice(_BASES, case_sensitive=False),
+    help="Only models for this base family.",
+)
 @click.option("--sort", type=click.Choice(_SORTS), default="relevance", show_default=True)
 @click.option("--limit", "-n", type=click.IntRange(1, 1000), default=20, show_default=True)
 @click.option("--nsfw", is_flag=True, help="Include mature content (default: the setting).")
@@ -41,6 +47,11 @@ def search(
     from . import _remote
 
     settings = _remote.settings()
+    if source == "hf":  # the Hub knows no base families and one kind tag: say so, not ignore
+        if base:
+            warn(f"--base {base}: Hugging Face has no base-model filter; hits are not filtered")
+        if kind and kind != "lora":
+            warn(f"--kind {kind}: Hugging Face can filter LoRAs only; hits are not filtered")
     filters = SearchFilters(
         query=" ".join(query).strip(),
         site=RemoteSite(source),
@@ -72,7 +83,10 @@ def search(
     table = Table(box=None, pad_edge=False)
     for column in ("name", "type", "base", "creator", "downloads", "ref"):
         table.add_column(
-            column, overflow="fold", justify="right" if column == "downloads" else "left"
+            column,
+            overflow="fold",
+            justify="right" if column == "downloads" else "left",
+            no_wrap=column == "ref",  # what people copy: never cut in two
         )
     for hit in hits:
         kind_text = hit.kind.value if hit.kind else "?"

@@ -42,7 +42,7 @@ def sync(listfile: Path, jobs: int | None, dry_run: bool, no_previews: bool, as_
 
     from sdhub.hub.sync import parse_list, ref_parser
 
-    from ..output import die
+    from ..output import EXIT_OK, die, warn
     from . import _remote
     from .get import run_requests
 
@@ -57,7 +57,9 @@ def sync(listfile: Path, jobs: int | None, dry_run: bool, no_previews: bool, as_
     parse = ref_parser(_remote.civitai(settings), _remote.hf(settings))
     requests, problems = parse_list(text, name=name, parse=parse)
     if not requests and not problems:
-        die(f"{listfile}: no references in the list")
+        # Not an error: `sdhub updates --json | jq -r .ref | sdhub sync -` with no updates.
+        warn(f"{name}: no references in the list; nothing to do")
+        raise SystemExit(EXIT_OK)
     raise SystemExit(
         run_requests(
             requests,

@@ -46,7 +46,8 @@ def updates(any_base: bool, as_json: bool) -> None:
 
     table = Table(box=None, pad_edge=False)
     for column in ("name", "model", "local version", "newest", "base", "ref"):
-        table.add_column(column, overflow="fold")
+        # The REF is what people copy: it never wraps; the other columns give way.
+        table.add_column(column, overflow="fold", no_wrap=column == "ref")
     for update in found:
         table.add_row(
             update.local.name,
