@@ -63,11 +63,13 @@ class Update:
             "local_version": {
                 "id": self.local.version_id,
                 "name": self.local.version_name,
+                "base": self.local.base.value,
                 "base_model": self.local.base_model,
             },
             "newest_version": {
                 "id": self.newest.id,
                 "name": self.newest.name,
+                "base": self.newest.base.value,
                 "base_model": self.newest.base_model,
                 "published": self.newest.published_at or self.newest.created_at,
             },

@@ -176,7 +176,11 @@ def test_updates_offer_the_newest_version_of_the_same_base_only(civ, library, ca
     assert set(same) == {"ink"}
     assert same["ink"].newest.id == ink_v2.id
     assert same["ink"].ref == f"civitai:{ink_model.id}@{ink_v2.id}"
-    assert same["ink"].to_json()["local_version"]["id"] == ink_v1.id
+    record = same["ink"].to_json()
+    assert record["local_version"]["id"] == ink_v1.id
+    # CLI.md's base values beside Civitai's own label, for scripts that filter on either.
+    assert record["newest_version"]["base"] == "sd1"
+    assert record["newest_version"]["base_model"] == "SD 1.5"
     assert civ.count("/api/v1/models", method="GET") == 1  # every model in one batched request
     assert civ.requests_to("/api/v1/models")[0].param("ids") is not None
 
