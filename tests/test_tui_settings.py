@@ -87,3 +87,33 @@ async def test_forget_removes_a_token_and_a_missing_folder_is_refused(
         assert not isinstance(app.screen, SettingsScreen)
     data = tomllib.loads((sdhub_home / "config.toml").read_text())
     assert "hf_token" not in data
+
+
+def test_a_new_library_in_settings_takes_the_download_queue_with_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Saving another library folder must not leave downloads going into the old one."""
+    from dataclasses import replace
+
+    from sdhub.tui.services import Services
+
+    first, second = tmp_path / "webui-a", tmp_path / "webui-b"
+    first.mkdir()
+    second.mkdir()
+    monkeypatch.setenv("SDHUB_LIBRARY", str(first))
+    services = Services(load_settings())
+    try:
+        queue = services.queue()
+        assert queue.sync.library.root == first
+        services.reload(replace(services.settings, nsfw=services.settings.nsfw))
+        assert services.queue() is queue  # nothing the queue depends on changed
+
+        services.reload(replace(services.settings, library=second))
+        moved = services.queue()
+        assert moved is not queue and moved.sync.library.root == second
+        assert moved.sync.catalog is services.catalog
+
+        services.reload(replace(services.settings, jobs=services.settings.jobs + 1))
+        assert services.queue() is not moved
+    finally:
+        services.close()

@@ -29,6 +29,10 @@ class Services:
         self._catalog: Catalog | None = None
         self._index: BrowseIndex | None = None
         self._queue: DownloadQueue | None = None
+        #: The queue was made with settings that have changed since (see ``reload``).
+        self._queue_stale = False
+        #: Catalogs replaced while downloads still wrote to them; closed with their queue.
+        self._retired_catalogs: list[Catalog] = []
         self._civitai: CivitaiClient | None = None
         self._hf: HfClient | None = None
         #: Set by the app: called (from worker threads) when a queued download changes.
@@ -82,6 +86,7 @@ class Services:
     def queue(self) -> DownloadQueue:
         """The download queue (needs a library to download into)."""
         with self._lock:
+            self._drop_stale_queue()
             if self._queue is None:
                 from sdhub.hub.queue import DownloadQueue
                 from sdhub.hub.sync import Sync
@@ -111,23 +116,48 @@ class Services:
             self.on_download_change(item)
 
     def reload(self, settings: Settings | None = None) -> None:
-        """New settings: clients are made again (the queue's too, for what it runs next);
-        the catalog and queue stay unless moved."""
+        """New settings: clients are made again, and what downloads run with follows.
+
+        A queue whose library, catalog, job count or NSFW rule changed is
+        replaced: at once when idle, else as soon as its running downloads
+        finish (they complete where they started; a download never switches
+        folders half way).
+        """
         new = settings or load_settings()
         with self._lock:
             if self._civitai is not None:
                 self._civitai.close()
             self._civitai = None
             self._hf = None
-            if new.db_url != self.settings.db_url and self._catalog is not None:
-                if self._index is not None:
-                    self._index.close()
-                    self._index = None
-                self._catalog.close()
+            moved = new.db_url != self.settings.db_url
+            if self._queue is not None and _queue_settings(new) != _queue_settings(self.settings):
+                self._queue_stale = True
+            old_catalog = self._catalog if moved else None
+            if moved and self._index is not None:
+                self._index.close()
+                self._index = None
+            if moved:
                 self._catalog = None
             self.settings = new
             if self._queue is not None:
                 self._queue.sync.use_clients(self.civitai(), self.hf())
+            if old_catalog is not None:
+                if self._queue is not None and self._queue.active:
+                    self._retired_catalogs.append(old_catalog)  # the running downloads use it
+                else:
+                    old_catalog.close()
+            self._drop_stale_queue()
+
+    def _drop_stale_queue(self) -> None:
+        """Close a queue made with old settings once nothing runs in it (lock held)."""
+        if self._queue is None or not self._queue_stale or self._queue.active:
+            return
+        self._queue.close()
+        self._queue = None
+        self._queue_stale = False
+        for catalog in self._retired_catalogs:
+            catalog.close()
+        self._retired_catalogs.clear()
 
     def close(self) -> None:
         with self._lock:
@@ -139,3 +169,11 @@ class Services:
                 self._index.close()
             if self._catalog is not None:
                 self._catalog.close()
+            for catalog in self._retired_catalogs:
+                catalog.close()
+            self._retired_catalogs.clear()
+
+
+def _queue_settings(settings: Settings) -> tuple[object, ...]:
+    """What a download queue is built from: a change to any of these needs a new queue."""
+    return (settings.db_url, settings.library, settings.layout, settings.jobs, settings.nsfw)
