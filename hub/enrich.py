@@ -184,12 +184,11 @@ class Enricher:
             for version in {v.id: v for v in found.values()}.values():
                 model = models.get(version.model_id) if version.model_id is not None else None
                 self.recorder.civitai_version(session, version, model)
-            record_lookups(
-                session,
-                Site.CIVITAI,
-                found=list(found),
-                missing=[h for h in hashes if h not in found],
-            )
+            # Civitai hides mature files from anonymous look-ups with a plain 404, so
+            # only a signed-in "unknown" is believed for MISS_TTL; anonymous misses are
+            # asked again next time (a bulk look-up is cheap).
+            missing = [h for h in hashes if h not in found] if self.civitai.has_token else []
+            record_lookups(session, Site.CIVITAI, found=list(found), missing=missing)
         for row in rows:
             version = found.get((row.sha256 or "").upper())
             if version is None:

@@ -89,6 +89,20 @@ def test_enrich_all_in_one_batch_records_found_and_remembers_real_misses(  # typ
     assert [f.name for f in select_files(catalog, ["homemade"]).files] == ["homemade"]
 
 
+def test_an_anonymous_miss_is_not_believed(civ, library, catalog) -> None:  # type: ignore[no-untyped-def]
+    """Anonymous look-ups cannot see mature files: their "unknown" must not hide a file."""
+    write_loras(library, {"homemade": 3})
+    scan_library(catalog, [library.root], library=library)
+    anonymous = CivitaiClient(civ.base_url, None, retry=FAST_RETRY)
+    results = list(
+        Enricher(catalog, anonymous, library=library).enrich(
+            select_files(catalog, everything=True).files
+        )
+    )
+    assert [r.status for r in results] == [EnrichStatus.NOT_FOUND]
+    assert [f.name for f in select_files(catalog, everything=True).files] == ["homemade"]
+
+
 def test_hashes_go_to_civitai_at_most_100_per_request(civ, library, catalog) -> None:  # type: ignore[no-untyped-def]
     for seed in range(130):
         (library.root / "embeddings" / f"emb{seed:03d}.safetensors").write_bytes(
