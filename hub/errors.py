@@ -95,6 +95,17 @@ class BadRequest(HubError):
 class GatedRepo(HubError):
     """Hugging Face: the repo is gated; accept its terms on the website and set HF_TOKEN."""
 
+    @staticmethod
+    def hint_for(*, denied_account: bool, page: str) -> str:
+        """What to do; ``denied_account``: the Hub knows the token's account (a 403),
+        which has not been granted access (yet). ``page`` says where, e.g. "at URL"."""
+        if denied_account:
+            return (
+                f"request access {page} with the account of HF_TOKEN,"
+                " or wait for the authors to approve it"
+            )
+        return f"accept its terms {page} while logged in, then set HF_TOKEN to an access token"
+
 
 class TransientError(HubError):
     """A fault that may go away: connection reset, timeout, truncated body."""

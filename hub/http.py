@@ -317,12 +317,7 @@ def _error_for(response: requests.Response, what: str, site: Site) -> HubError:
             **{**common, "server_message": None},
         )
     if error_code == "GatedRepo":
-        if authed and status == 403:
-            # The Hub knows the token's account, which has not been granted access (yet).
-            hint = "request access on the model page with the account of HF_TOKEN, or wait"
-            hint += " for the authors to approve it"
-        else:
-            hint = f"accept its terms on the model page while logged in, then {token_hint}"
+        hint = GatedRepo.hint_for(denied_account=authed and status == 403, page="on the model page")
         return GatedRepo(f"{what}: gated repository", hint=hint, **common)
     if error_code == "RepoNotFound" or (status == 401 and site is Site.HF and not error_code):
         # The Hub answers 401 for a repo that does not exist or that the caller may not see.

@@ -320,12 +320,9 @@ class HfClient:
             status = getattr(response, "status_code", None)
             common: dict[str, Any] = {"status": status, "server_message": server}
             if name == "GatedRepoError":
-                if self._token and status == 403:
-                    # 403: the Hub knows the token's account, which has no access (yet).
-                    hint = f"request access at {page} with the account of HF_TOKEN, or wait"
-                    hint += " for the authors to approve it"
-                else:
-                    hint = f"accept its terms at {page} while logged in, then set HF_TOKEN"
+                hint = GatedRepo.hint_for(
+                    denied_account=bool(self._token) and status == 403, page=f"at {page}"
+                )
                 raise GatedRepo(f"{what}: gated repository", hint=hint, **common) from None
             if name == "RevisionNotFoundError":
                 raise NotFound(
