@@ -11,6 +11,7 @@ import struct
 from pathlib import Path
 
 import pytest
+from sdhub.models import hashing
 from sdhub.models.hashing import (
     CHUNK_SIZE,
     RING_SIZE,
@@ -22,6 +23,16 @@ from support.inspect_samples import reference_hashes, write_sd1_lora, write_torc
 
 MIB = 1 << 20
 EMPTY_SHA256 = "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855"
+
+
+@pytest.fixture(autouse=True, params=["sha-ni-pair", "hashlib"])
+def sha_engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test runs with the C SHA-NI pair (where this CPU and build have it) and hashlib."""
+    if request.param == "hashlib":
+        monkeypatch.setattr(hashing, "_ACCEL", None)
+    elif not hashing.sha_ni_accelerated():
+        pytest.skip("the _sha256x2 module is not built or this CPU has no SHA-NI")
+    return request.param
 
 
 def write(path: Path, data: bytes) -> Path:
@@ -123,6 +134,24 @@ def test_incremental_pieces_of_any_size_equal_hash_file(tmp_path: Path) -> None:
             piece[:] = b"\0" * len(piece)  # the caller reuses its buffer at once
             pos += size
         assert hasher.hexdigests() == expected, (chunk_size, ring_size)
+
+
+def test_payload_starts_anywhere_relative_to_blocks_and_buffers() -> None:
+    # AutoV3's stream starts at 8 + N: any residue mod 64, before, at or across a
+    # buffer edge; buffers of odd sizes leave partial blocks in both streams.
+    rng = random.Random(11)
+    data = os.urandom(70_000)
+    for start in [*range(10, 140), 999, 1000, 1001, 4095, 4096, 4097, 65_535, 69_999, 70_000]:
+        chunk = rng.choice([64, 100, 1000, 4096, 7777])
+        hasher = MultiHasher(payload_offset=start, chunk_size=chunk, ring_size=2)
+        pos = 0
+        while pos < len(data):
+            step = rng.choice([1, 63, 64, 65, 500, 5000])
+            hasher.update(data[pos : pos + step])
+            pos += step
+        got = hasher.hexdigests()
+        assert got.sha256 == hashlib.sha256(data).hexdigest().upper()
+        assert got.autov3 == hashlib.sha256(data[start:]).hexdigest().upper()[:12], start
 
 
 def test_feed_from_a_reader_with_short_reads(tmp_path: Path) -> None:
